@@ -1,0 +1,68 @@
+"""The HTTP API: ``create_app`` assembles routes, error handling and the context."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import FastAPI
+
+from federation import __version__
+from federation.api import (
+    api_keys,
+    federate,
+    graphql,
+    health,
+    keys,
+    principals,
+    problems,
+    runs,
+    tokens,
+    wellknown,
+)
+from federation.api.deps import AppContext, TraceMiddleware
+from federation.clock import Clock, SystemClock
+from federation.issuance import TokenIssuer
+from federation.keys import Keyring
+from federation.settings import Settings
+from federation.store import Store
+
+DESCRIPTION = """An OIDC identity-federation token issuer for agent runs.
+
+Authenticate with an API key: `Authorization: Bearer wk-...`. Every error is
+`application/problem+json` with an Oz error code."""
+
+
+def create_app(
+    settings: Settings, *, store: Store, keyring: Keyring, clock: Clock | None = None
+) -> FastAPI:
+    """The application, on an opened store and a loaded keyring (no I/O here)."""
+    clock = clock or SystemClock()
+    app = FastAPI(
+        title="federation",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.context = AppContext(
+        settings=settings,
+        store=store,
+        keyring=keyring,
+        clock=clock,
+        issuer=TokenIssuer.from_settings(settings, keyring, clock),
+        discovery=orjson.dumps(wellknown.discovery_document(settings)),
+    )
+    problems.install(app)
+    app.add_middleware(TraceMiddleware)
+    for module in (wellknown, health, federate, graphql, principals, api_keys, runs, keys, tokens):
+        app.include_router(module.router)
+    issuer_path = urlsplit(settings.issuer).path.rstrip("/")
+    if issuer_path:
+        # Verifiers look for discovery under the issuer URL, path included.
+        app.include_router(wellknown.router, prefix=issuer_path, include_in_schema=False)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,88 @@
+"""What route handlers receive: the application context, a session, the caller."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from federation.auth import Caller, authenticate
+from federation.clock import Clock
+from federation.issuance import TokenIssuer
+from federation.keys import Keyring
+from federation.settings import Settings
+from federation.store import Store
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    clock: Clock
+    issuer: TokenIssuer
+    discovery: bytes
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed when the handler returns, before the
+    answer is sent, and rolled back when it raises."""
+    session = get_context(request).store.new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer wk-...`")
+
+
+def get_caller(
+    request: Request,
+    session: Annotated[Session, Depends(get_session, scope="function")],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Caller:
+    presented = credentials.credentials if credentials is not None else None
+    return authenticate(session, presented, get_context(request).clock.now())
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+class TraceMiddleware:
+    """Gives every request a trace id: W3C ``traceparent``'s when sent, else a new one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            trace_id = None
+            for name, value in scope["headers"]:
+                if name == b"traceparent":
+                    match = _TRACEPARENT.fullmatch(value.decode("latin-1").strip())
+                    if match and match.group(1) != "0" * 32:
+                        trace_id = match.group(1)
+                    break
+            scope.setdefault("state", {})["trace_id"] = trace_id or secrets.token_hex(16)
+        await self.app(scope, receive, send)

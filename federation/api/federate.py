@@ -1,0 +1,81 @@
+"""``POST /api/v1/federate/issue-token``: a signed JWT bound to a run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+
+from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.problems import trace_id
+from federation.api.schemas import IssueTokenBody, TokenOut
+from federation.durations import parse_duration
+from federation.errors import InvalidRequest
+from federation.issuance import IssuedToken, IssueRequest
+from federation.tokens import TOKEN_TYPE
+
+router = APIRouter(prefix="/api/v1/federate", tags=["federate"])
+
+WorkloadToken = Annotated[
+    str | None,
+    Header(
+        alias="X-Warp-Ambient-Workload-Token",
+        description="The run's workload token: proves the request comes from inside the run.",
+    ),
+]
+TeamUid = Annotated[
+    str | None,
+    Header(alias="X-Warp-Team-Uid", description="The team to speak for, if you are in several."),
+]
+
+
+@router.post("/issue-token", summary="Issue an identity token for a run")
+def issue_token(
+    request: Request,
+    body: IssueTokenBody,
+    context: Context,
+    session: DbSession,
+    caller: CurrentCaller,
+    workload_token: WorkloadToken = None,
+    team_header: TeamUid = None,
+) -> TokenOut:
+    if body.duration is not None and body.requested_duration_seconds is not None:
+        raise InvalidRequest("give duration or requested_duration_seconds, not both")
+    if team_header is not None and body.team_uid is not None and team_header != body.team_uid:
+        raise InvalidRequest("X-Warp-Team-Uid and team_uid name different teams")
+    seconds = (
+        parse_duration(body.duration)
+        if body.duration is not None
+        else body.requested_duration_seconds
+    )
+    issued = context.issuer.issue(
+        session,
+        caller,
+        IssueRequest(
+            run_id=body.run_id,
+            audience=body.audience,
+            duration_seconds=seconds,
+            subject_template=body.subject_template,
+            team_uid=team_header or body.team_uid,
+            workload_token=workload_token,
+            algorithm=body.algorithm,
+            trace_id=trace_id(request),
+        ),
+    )
+    session.commit()  # NOTE: the audit row is durable before the token leaves
+    return token_out(issued)
+
+
+def token_out(issued: IssuedToken) -> TokenOut:
+    claims = issued.claims
+    return TokenOut(
+        token=issued.token,
+        token_type=TOKEN_TYPE,
+        issued_at=issued.issued_at,
+        expires_at=issued.expires_at,
+        issuer=claims.issuer,
+        subject=claims.subject,
+        audience=claims.aud,
+        jti=claims.jti,
+        kid=issued.kid,
+    )

@@ -1,0 +1,242 @@
+"""``POST /graphql/v2``: the ``issueTaskIdentityToken`` mutation, as the Oz CLI and
+worker send it (``reference/oz-api.md`` §4c).
+
+The run id travels in ``X-Warp-Cloud-Agent-ID``, the workload token in
+``X-Warp-Ambient-Workload-Token`` and the team in ``X-Warp-Team-Uid``. A missing or bad
+API key is a 401 problem, as everywhere; a refused issuance is a ``UserFacingError``
+inside a 200 answer, which is what Oz clients parse.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+)
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from federation import __version__
+from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.problems import as_federation_error, trace_id
+from federation.auth import Caller
+from federation.errors import FederationError, InvalidRequest
+from federation.issuance import IssueRequest, TokenIssuer
+
+router = APIRouter(tags=["graphql"])
+
+SDL = """
+scalar Time
+
+input OsContext { category: String, linuxKernelVersion: String, name: String, version: String }
+input ClientContext { version: String }
+input RequestContext { osContext: OsContext, clientContext: ClientContext }
+
+input IssueTaskIdentityTokenInput {
+  audience: String!
+  requestedDurationSeconds: Int
+  subjectTemplate: [String!]
+}
+
+type ResponseContext { serverVersion: String }
+
+type IssueTaskIdentityTokenOutput {
+  token: String!
+  expiresAt: Time!
+  issuer: String!
+  responseContext: ResponseContext!
+}
+
+enum PlatformErrorCode {
+  INVALID_REQUEST AUTHENTICATION_REQUIRED NOT_AUTHORIZED RESOURCE_NOT_FOUND CONFLICT
+  OPERATION_NOT_SUPPORTED RESOURCE_UNAVAILABLE INTERNAL_ERROR
+}
+
+type PlatformErrorInfo { code: PlatformErrorCode!, retryable: Boolean! }
+
+interface UserFacingErrorInterface { message: String! }
+type InvalidInputError implements UserFacingErrorInterface { message: String! }
+type PlatformError implements UserFacingErrorInterface {
+  message: String!
+  detail: String
+  info: PlatformErrorInfo!
+}
+
+type UserFacingError { error: UserFacingErrorInterface!, responseContext: ResponseContext! }
+
+union IssueTaskIdentityTokenResult = IssueTaskIdentityTokenOutput | UserFacingError
+
+type Query { serverVersion: String! }
+
+type Mutation {
+  issueTaskIdentityToken(
+    requestContext: RequestContext
+    input: IssueTaskIdentityTokenInput!
+  ): IssueTaskIdentityTokenResult!
+}
+"""
+
+_RESPONSE_CONTEXT = {"serverVersion": __version__}
+
+
+@dataclass(frozen=True)
+class _Request:
+    session: Session
+    caller: Caller
+    issuer: TokenIssuer
+    run_id: str | None
+    workload_token: str | None
+    team_uid: str | None
+    trace_id: str | None
+
+
+def _typename(value: Any, *_: Any) -> str:
+    name: str = value["__typename"]
+    return name
+
+
+def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, Any]:
+    context: _Request = info.context
+    try:
+        if not context.run_id:
+            raise InvalidRequest("send the run id in the X-Warp-Cloud-Agent-ID header")
+        issued = context.issuer.issue(
+            context.session,
+            context.caller,
+            IssueRequest(
+                run_id=context.run_id,
+                audience=input["audience"],
+                duration_seconds=input.get("requestedDurationSeconds"),
+                subject_template=input.get("subjectTemplate"),
+                team_uid=context.team_uid,
+                workload_token=context.workload_token,
+                trace_id=context.trace_id,
+            ),
+        )
+        context.session.commit()  # NOTE: the audit row is durable before the token leaves
+    except Exception as exc:  # NOTE: graphql-core would echo any message to the client
+        context.session.rollback()
+        return user_facing_error(as_federation_error(exc, context.trace_id))
+    return {
+        "__typename": "IssueTaskIdentityTokenOutput",
+        "token": issued.token,
+        "expiresAt": issued.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "issuer": issued.claims.issuer,
+        "responseContext": _RESPONSE_CONTEXT,
+    }
+
+
+def user_facing_error(error: FederationError) -> dict[str, Any]:
+    if isinstance(error, InvalidRequest):
+        detail: dict[str, Any] = {
+            "__typename": "InvalidInputError",
+            "message": error.detail or error.title,
+        }
+    else:
+        detail = {
+            "__typename": "PlatformError",
+            "message": error.message,
+            "detail": error.detail,
+            "info": {"code": error.code.upper(), "retryable": error.retryable},
+        }
+    return {"__typename": "UserFacingError", "error": detail, "responseContext": _RESPONSE_CONTEXT}
+
+
+def build() -> GraphQLSchema:
+    schema = build_schema(SDL)
+    mutation = schema.mutation_type
+    query = schema.query_type
+    assert mutation is not None
+    assert query is not None
+    mutation.fields["issueTaskIdentityToken"].resolve = _issue
+    query.fields["serverVersion"].resolve = lambda *_: __version__
+    for name in ("IssueTaskIdentityTokenResult", "UserFacingErrorInterface"):
+        schema.get_type(name).resolve_type = _typename  # type: ignore[union-attr]
+    return schema
+
+
+class Documents:
+    """Parsed and validated queries, cached: clients send the same few again and again."""
+
+    def __init__(self, schema: GraphQLSchema, size: int = 64) -> None:
+        self.schema = schema
+        self.size = size
+        self._cache: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+
+    def get(self, source: str) -> DocumentNode | list[GraphQLError]:
+        found = self._cache.get(source)
+        if found is None:
+            try:
+                document = parse(source)
+                errors = validate(self.schema, document)
+                found = errors if errors else document
+            except GraphQLError as error:
+                found = [error]
+            self._cache[source] = found
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return found
+
+
+SCHEMA = build()
+DOCUMENTS = Documents(SCHEMA)
+
+
+@router.post(
+    "/graphql/v2",
+    summary="Oz GraphQL: the issueTaskIdentityToken mutation",
+    response_model=None,
+)
+async def graphql_v2(
+    request: Request, context: Context, session: DbSession, caller: CurrentCaller
+) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("the request body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise InvalidRequest("a GraphQL request is a JSON object with a 'query' string")
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise InvalidRequest("'variables' must be a JSON object")
+    document = DOCUMENTS.get(body["query"])
+    if isinstance(document, list):
+        return _json({"errors": [error.formatted for error in document]})
+    headers = request.headers
+    graph_context = _Request(
+        session=session,
+        caller=caller,
+        issuer=context.issuer,
+        run_id=headers.get("x-warp-cloud-agent-id"),
+        workload_token=headers.get("x-warp-ambient-workload-token"),
+        team_uid=headers.get("x-warp-team-uid"),
+        trace_id=trace_id(request),
+    )
+    operation = body.get("operationName")
+    result = await run_in_threadpool(
+        execute_sync,
+        SCHEMA,
+        document,
+        context_value=graph_context,
+        variable_values=variables,
+        operation_name=operation if isinstance(operation, str) else None,
+    )
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [error.formatted for error in result.errors]
+    return _json(answer)
+
+
+def _json(document: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(document), media_type="application/json")

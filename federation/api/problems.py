@@ -1,0 +1,112 @@
+"""Every non-2xx answer is ``application/problem+json`` in the Oz shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from federation.errors import (
+    AuthenticationRequired,
+    FederationError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotAuthorized,
+    ResourceNotFound,
+    ResourceUnavailable,
+)
+
+log = logging.getLogger("federation.api")
+PROBLEM_JSON = "application/problem+json"
+_BY_STATUS: dict[int, type[FederationError]] = {
+    400: InvalidRequest,
+    401: AuthenticationRequired,
+    403: NotAuthorized,
+    404: ResourceNotFound,
+    405: MethodNotAllowed,
+}
+
+
+def trace_id(request: Request) -> str | None:
+    return getattr(request.state, "trace_id", None)
+
+
+def problem_response(error: FederationError, request: Request) -> Response:
+    body = error.problem(instance=request.url.path, trace_id=trace_id(request))
+    headers = dict(error.headers)
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return Response(
+        orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """Where and what, never the offending value (it may be a secret)."""
+    parts = []
+    for error in errors[:5]:
+        location = [str(part) for part in error.get("loc", ()) if part not in {"body", "query"}]
+        if error.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON")
+            continue
+        where = ".".join(location) or "body"
+        parts.append(f"{where}: {error.get('msg', 'is not valid')}")
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    return "; ".join(parts)
+
+
+def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
+    """What a client may learn of an unexpected exception; the rest goes to the log."""
+    if isinstance(exc, InternalError):
+        log.error("internal error (trace %s): %s", trace, exc.detail)
+        return InternalError()  # NOTE: the detail stays in the log
+    if isinstance(exc, FederationError):
+        return exc
+    if isinstance(exc, SQLAlchemyError):
+        log.error("database error (trace %s): %s", trace, type(exc).__name__)
+        outage = isinstance(exc, OperationalError | PoolTimeout) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        )
+        if outage:
+            return ResourceUnavailable("the database is unavailable", headers={"Retry-After": "1"})
+        return InternalError()
+    log.error("unhandled error (trace %s)", trace, exc_info=exc)
+    return InternalError()
+
+
+def install(app: FastAPI) -> None:
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(InvalidRequest(validation_detail(exc.errors())), request)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = _BY_STATUS.get(exc.status_code, InternalError)
+        if exc.status_code == 404:
+            error: FederationError = ResourceNotFound("no such endpoint")
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            error = MethodNotAllowed(
+                f"{request.method} is not supported here; allowed: {allowed}",
+                headers={"Allow": allowed},
+            )
+        else:
+            error = kind(str(exc.detail)[:200] if kind is not InternalError else None)
+        return problem_response(error, request)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return problem_response(as_federation_error(exc, trace_id(request)), request)
+
+    app.add_exception_handler(FederationError, unexpected)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

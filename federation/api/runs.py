@@ -1,0 +1,94 @@
+"""Runs: registered and moved by orchestrators (``runs:write``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from federation import runs
+from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.listing import Paging, list_out
+from federation.api.schemas import (
+    Identifier,
+    ListOut,
+    RunCreate,
+    RunCreated,
+    RunOut,
+    RunUpdate,
+    Text,
+)
+from federation.auth import Scope
+from federation.runs import RunState
+from federation.store.models import Run
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+RunIdPath = Annotated[str, Path(max_length=128)]
+
+
+def run_out(row: Run) -> RunOut:
+    return RunOut(
+        run_id=row.run_id,
+        principal_uid=row.principal_uid,
+        team_uid=row.team_uid,
+        environment=row.environment,
+        agent_name=row.agent_name,
+        skill_spec=row.skill_spec,
+        host=row.host,
+        state=row.state,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+@router.post("", status_code=201, summary="Register a run (the workload token is shown once)")
+def create_run(
+    body: RunCreate, context: Context, session: DbSession, caller: CurrentCaller
+) -> RunCreated:
+    caller.require(Scope.RUNS_WRITE)
+    registered = runs.register_run(
+        session,
+        caller,
+        run_id=body.run_id,
+        principal_uid=body.principal_uid,
+        team_uid=body.team_uid,
+        environment=body.environment,
+        agent_name=body.agent_name,
+        skill_spec=body.skill_spec,
+        host=body.host,
+        state=body.state,
+        now=context.clock.now(),
+    )
+    return RunCreated(
+        **run_out(registered.row).model_dump(), workload_token=registered.workload_token
+    )
+
+
+@router.get("", summary="List runs, newest first")
+def list_runs(
+    session: DbSession,
+    caller: CurrentCaller,
+    page: Paging,
+    state: Annotated[RunState | None, Query()] = None,
+    principal_uid: Annotated[Identifier | None, Query()] = None,
+    environment: Annotated[Text | None, Query()] = None,
+) -> ListOut[RunOut]:
+    caller.require(Scope.RUNS_WRITE)
+    found = runs.list_runs(
+        session, page, state=state, principal_uid=principal_uid, environment=environment
+    )
+    return list_out(found, run_out)
+
+
+@router.get("/{run_id}", summary="One run")
+def get_run(session: DbSession, caller: CurrentCaller, run_id: RunIdPath) -> RunOut:
+    caller.require(Scope.RUNS_WRITE)
+    return run_out(runs.get_run(session, run_id))
+
+
+@router.patch("/{run_id}", summary="Move a run to another state")
+def update_run(
+    body: RunUpdate, context: Context, session: DbSession, caller: CurrentCaller, run_id: RunIdPath
+) -> RunOut:
+    caller.require(Scope.RUNS_WRITE)
+    return run_out(runs.set_run_state(session, run_id, body.state, context.clock.now()))

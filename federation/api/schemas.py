@@ -1,0 +1,216 @@
+"""Request and response bodies of the HTTP API: the trust boundary, so strict.
+
+Identifiers (principal, team and run ids) are restricted to a small alphabet without
+``/`` or ``:``, so that they can never look like subject structure, and run ids fit in
+an AWS role session name (``Oz_Run_<run-id>``, at most 64 characters).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from federation.runs import RunState
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("control characters are not allowed")
+    if value != value.strip():
+        raise ValueError("leading or trailing whitespace is not allowed")
+    return value
+
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")]
+RunIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,56}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_printable)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s:%/]+@[^@\s:%/]+$", max_length=320)]
+ScopeName = Literal["federate", "runs:write", "admin"]
+Algorithm = Literal["ES256", "RS256"]
+
+
+def _default_scopes() -> list[ScopeName]:
+    return ["federate"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- requests -------------------------------------------------------------------------
+
+
+class PrincipalCreate(Strict):
+    type: Literal["user", "service_account"]
+    uid: Identifier
+    email: Email | None = None
+    display_name: Text | None = None
+    teams: list[Identifier] = Field(default_factory=list, max_length=100)
+
+
+class ApiKeyCreate(Strict):
+    name: Name
+    type: Literal["personal", "agent"] = "personal"
+    principal_uid: Identifier | None = None
+    scopes: list[ScopeName] = Field(default_factory=lambda: _default_scopes(), min_length=1)
+    expires_in: Literal["1d", "30d", "90d", "never"] = "30d"
+
+
+class RunCreate(Strict):
+    run_id: RunIdentifier | None = None
+    principal_uid: Identifier
+    team_uid: Identifier | None = None
+    environment: Text | None = None
+    agent_name: Text | None = None
+    skill_spec: Text | None = None
+    host: Text | None = None
+    state: RunState = RunState.QUEUED
+
+
+class RunUpdate(Strict):
+    state: RunState
+
+
+class IssueTokenBody(Strict):
+    run_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    audience: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    duration: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="Lifetime such as 15m, 1h or 2h30m (default 1h)."
+    )
+    requested_duration_seconds: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        default=None, description="Lifetime in whole seconds, instead of duration."
+    )
+    subject_template: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        default=None, max_length=16, description="Components joined into sub (default principal)."
+    )
+    team_uid: Identifier | None = None
+    algorithm: Algorithm | None = Field(
+        default=None, description="ES256 (default) or RS256; Entra's audience is always RS256."
+    )
+
+
+class RotateBody(Strict):
+    alg: Algorithm | None = Field(default=None, description="Rotate one algorithm (default both).")
+
+
+# ---- responses ------------------------------------------------------------------------
+
+
+class PrincipalOut(BaseModel):
+    type: str
+    uid: str
+    email: str | None
+    display_name: str | None
+    teams: list[str]
+    created_at: datetime
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    principal_uid: str
+    scopes: list[str]
+    masked_key: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The raw API key. It is shown once and stored only as a hash.")
+
+
+class RunOut(BaseModel):
+    run_id: str
+    principal_uid: str
+    team_uid: str | None
+    environment: str | None
+    agent_name: str | None
+    skill_spec: str | None
+    host: str | None
+    state: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunCreated(RunOut):
+    workload_token: str = Field(
+        description="Proves a token request comes from inside the run. Shown once."
+    )
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: str
+    issued_at: datetime
+    expires_at: datetime
+    issuer: str
+    subject: str
+    audience: list[str] | str
+    jti: str
+    kid: str
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    state: str
+    created_at: datetime
+    activates_at: datetime
+    retires_at: datetime | None
+    removed_at: datetime | None
+
+
+class AuditOut(BaseModel):
+    jti: str
+    run_id: str
+    principal_uid: str
+    team_uid: str | None
+    subject: str
+    audience: str
+    alg: str
+    kid: str
+    issued_at: datetime
+    expires_at: datetime
+    api_key_id: str
+    trace_id: str | None
+
+
+class KeySummary(BaseModel):
+    id: str
+    name: str
+    type: str
+    masked_key: str
+    expires_at: datetime | None
+
+
+class WhoAmI(BaseModel):
+    type: str
+    uid: str
+    display_name: str | None
+    email: str | None
+    teams: list[str]
+    scopes: list[str]
+    key: KeySummary
+
+
+class PageInfo(BaseModel):
+    has_next_page: bool
+    next_cursor: str | None
+
+
+T = TypeVar("T")
+
+
+class ListOut(BaseModel, Generic[T]):
+    items: list[T]
+    page_info: PageInfo
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

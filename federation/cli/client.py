@@ -1,0 +1,119 @@
+"""The CLI's HTTP client: problems become the same FederationError classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from federation import __version__
+from federation.errors import (
+    AuthenticationRequired,
+    Conflict,
+    FederationError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotAuthorized,
+    OperationNotSupported,
+    ResourceNotFound,
+    ResourceUnavailable,
+)
+
+_BY_CODE: dict[str, type[FederationError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest,
+        AuthenticationRequired,
+        NotAuthorized,
+        ResourceNotFound,
+        Conflict,
+        OperationNotSupported,
+        ResourceUnavailable,
+        InternalError,
+    )
+}
+
+
+def error_from_response(response: httpx.Response) -> FederationError:
+    """The FederationError a non-2xx answer stands for."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        if response.status_code >= 500:
+            return ResourceUnavailable(f"the issuer answered HTTP {response.status_code}")
+        return InternalError(f"the issuer answered HTTP {response.status_code}")
+    code = body["type"].rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
+    cls = MethodNotAllowed if response.status_code == 405 else _BY_CODE.get(code, InternalError)
+    detail = body.get("detail")
+    error = cls(
+        detail if isinstance(detail, str) else None,
+        retryable=bool(body.get("retryable", cls.default_retryable)),
+    )
+    if cls is InternalError and isinstance(body.get("trace_id"), str):
+        error.detail = f"trace id {body['trace_id']}"
+    return error
+
+
+class ApiClient:
+    """Calls the issuer's API with an API key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": f"federation-cli/{__version__}"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._client.close()
+
+    @property
+    def http(self) -> httpx.Client:
+        return self._client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            response = self._client.request(
+                method,
+                path,
+                json=json,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+                headers=headers,
+            )
+        except httpx.TimeoutException:
+            raise ResourceUnavailable(
+                f"the issuer at {self.base_url} did not answer in time"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ResourceUnavailable(
+                f"cannot reach the issuer at {self.base_url} ({type(exc).__name__}); is it "
+                "running, and is FEDERATION_URL right?"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()

@@ -1,0 +1,54 @@
+"""Rendering for the CLI: JSON for scripts, aligned columns for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+FORMATS = ("text", "json", "pretty")
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def emit_record(record: Mapping[str, Any]) -> None:
+    width = max((len(key) for key in record), default=0)
+    for key, value in record.items():
+        click.echo(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def emit_list(document: Mapping[str, Any], columns: Sequence[str], output: str) -> None:
+    if output == "json":
+        emit_json(document)
+        return
+    emit_table(document["items"], columns)
+    page = document.get("page_info") or {}
+    if page.get("has_next_page"):
+        click.echo(f"more: --cursor {page['next_cursor']}", err=True)
+
+
+def emit_one(document: Mapping[str, Any], output: str) -> None:
+    if output == "json":
+        emit_json(document)
+    else:
+        emit_record(document)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value) or "-"
+    return str(value)

@@ -1,0 +1,73 @@
+"""``federation init`` and ``federation serve``: the commands that run on the issuer host."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import uvicorn
+
+from federation.api import create_app
+from federation.clock import SystemClock
+from federation.runtime import initialize, prepare
+from federation.settings import load_settings
+
+
+@click.command()
+@click.option(
+    "--reset-admin-key",
+    is_flag=True,
+    help="Delete the bootstrap admin key and create a new one (if its file was lost).",
+)
+def init(reset_admin_key: bool) -> None:
+    """Create or migrate the database, create missing signing keys, and create the
+    bootstrap admin key once. Safe to run again."""
+    settings = load_settings()
+    report = initialize(settings, SystemClock(), reset_admin_key=reset_admin_key)
+    click.echo(f"database: schema at revision {report.revision}")
+    for record in report.created_keys:
+        click.echo(f"signing key: created {record.alg} {record.kid} in {settings.keys_dir}/")
+    if report.admin_key is None:
+        click.echo(
+            f"admin key: already created (file {settings.admin_key_file}); it is not shown "
+            "again. Lost it? Run `federation init --reset-admin-key`."
+        )
+        return
+    click.echo(f"admin key: written to {report.admin_key_file} (mode 0600). It is shown once:")
+    click.echo(report.admin_key)
+
+
+@click.command()
+@click.option("--host", envvar="FEDERATION_HOST", help="Address to listen on.")
+@click.option("--port", envvar="FEDERATION_PORT", type=click.IntRange(1, 65535), help="Port.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the issuer (after `federation init`)."""
+    overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
+    settings = load_settings(**overrides)
+    clock = SystemClock()
+    store, keyring = prepare(settings, clock)
+    click.echo(
+        f"federation: issuer {settings.issuer} on http://{settings.host}:{settings.port} "
+        f"({store.dialect}, keys in {settings.keys_dir}/)",
+        err=True,
+    )
+    if workers == 1:
+        app = create_app(settings, store=store, keyring=keyring, clock=clock)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        return
+    store.dispose()
+    # Worker processes build their own application from the same environment.
+    os.environ.update({f"FEDERATION_{k.upper()}": str(v) for k, v in overrides.items()})
+    os.environ.setdefault("FEDERATION_ISSUER", settings.issuer)
+    uvicorn.run(
+        "federation.runtime:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+COMMANDS = (init, serve)

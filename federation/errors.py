@@ -1,0 +1,162 @@
+"""The one error tree of the project.
+
+Every failure a user can see is a :class:`FederationError`. Each class declares, once,
+its Oz error code, title, HTTP status, whether a retry may succeed, and the exit code
+the CLI uses. The HTTP layer renders them as ``application/problem+json`` and the CLI
+prints ``title (detail)`` on stderr; neither knows about individual errors.
+
+    FederationError
+    ├── InvalidRequest           400 invalid_request
+    │   └── VerificationFailed   a token failed `federation verify`
+    ├── AuthenticationRequired   401 authentication_required
+    ├── NotAuthorized            403 not_authorized
+    ├── ResourceNotFound         404 resource_not_found
+    ├── MethodNotAllowed         405 operation_not_supported
+    ├── Conflict                 409 conflict                   (retryable)
+    ├── OperationNotSupported    422 operation_not_supported
+    ├── ResourceUnavailable      503 resource_unavailable       (retryable)
+    └── InternalError            500 internal_error             (retryable)
+        └── ConfigurationError   a setting, key file or database stops start-up
+
+Details must never contain a secret: they are shown to clients and written to logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+DOCS_PREFIX = "/reference/api-and-sdk/troubleshooting/errors/"
+
+# Exit codes of the CLI (sysexits.h where one fits).
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_TEMPFAIL = 75
+EXIT_NOPERM = 77
+EXIT_CONFIG = 78
+
+
+class FederationError(Exception):
+    """Base of every error this project reports to a user."""
+
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = (
+        "An unexpected error occurred. Please try again later. "
+        "If the issue persists, contact support."
+    )
+    status: ClassVar[int] = 500
+    default_retryable: ClassVar[bool] = True
+    exit_code: ClassVar[int] = EXIT_FAILURE
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retryable: bool | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.headers = headers or {}
+
+    @property
+    def message(self) -> str:
+        """``title (detail)``, the form of the Oz ``error`` field and of CLI messages."""
+        return f"{self.title} ({self.detail})" if self.detail else self.title
+
+    @property
+    def exit_status(self) -> int:
+        """The CLI's exit code: 75 (try again later) for anything retryable."""
+        return EXIT_TEMPFAIL if self.retryable else self.exit_code
+
+    def problem(self, *, instance: str, trace_id: str | None) -> dict[str, Any]:
+        """The RFC 7807 body in the Oz shape."""
+        body: dict[str, Any] = {
+            "type": f"{DOCS_PREFIX}{self.code.replace('_', '-')}/",
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        body["instance"] = instance
+        body["error"] = self.message
+        body["retryable"] = self.retryable
+        if trace_id:
+            body["trace_id"] = trace_id
+        return body
+
+
+class InvalidRequest(FederationError):
+    code = "invalid_request"
+    title = "The request contains invalid or missing parameters."
+    status = 400
+    default_retryable = False
+    exit_code = EXIT_USAGE
+
+
+class VerificationFailed(InvalidRequest):
+    title = "The token did not verify."
+    exit_code = EXIT_FAILURE
+
+
+class AuthenticationRequired(FederationError):
+    code = "authentication_required"
+    title = "Your API key is invalid or has expired. Please generate a new key and try again."
+    status = 401
+    default_retryable = False
+    exit_code = EXIT_NOPERM
+
+
+class NotAuthorized(FederationError):
+    code = "not_authorized"
+    title = "You do not have permission for this operation."
+    status = 403
+    default_retryable = False
+    exit_code = EXIT_NOPERM
+
+
+class ResourceNotFound(FederationError):
+    code = "resource_not_found"
+    title = "The requested resource was not found."
+    status = 404
+    default_retryable = False
+
+
+class MethodNotAllowed(FederationError):
+    code = "operation_not_supported"
+    title = "The requested operation is not supported for this resource or its current state."
+    status = 405
+    default_retryable = False
+
+
+class Conflict(FederationError):
+    code = "conflict"
+    title = "The request conflicts with the current state of the resource."
+    status = 409
+    default_retryable = True
+
+
+class OperationNotSupported(FederationError):
+    code = "operation_not_supported"
+    title = "The requested operation is not supported for this resource or its current state."
+    status = 422
+    default_retryable = False
+
+
+class ResourceUnavailable(FederationError):
+    code = "resource_unavailable"
+    title = "The service is temporarily unavailable. Please try again later."
+    status = 503
+    default_retryable = True
+
+
+class InternalError(FederationError):
+    """An unexpected failure; the detail stays in the server log, never in the answer."""
+
+
+class ConfigurationError(InternalError):
+    """A setting, key file or database that stops the service from starting."""
+
+    title = "The issuer is not configured correctly."
+    default_retryable = False
+    exit_code = EXIT_CONFIG

@@ -1,0 +1,229 @@
+"""Issuing a token for a run: every check, then sign, then the audit row.
+
+Who may get a token for a run is checked in a fixed order, the first failure answering:
+the API key (401, before this module), the key's scope (403), the run exists (404), the
+key's principal is the run's principal (403), the run's workload token (403), the run's
+state (409 while waiting, 422 once finished), then the team (400 when ambiguous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from federation import jws
+from federation.auth import Caller, PrincipalType, Scope, secret_matches
+from federation.clock import Clock
+from federation.durations import DurationPolicy, Grant
+from federation.errors import Conflict, InvalidRequest, NotAuthorized, OperationNotSupported
+from federation.keys import ALGORITHMS, Keyring
+from federation.runs import FINISHED, WAITING, get_run
+from federation.settings import Settings
+from federation.store.models import IssuedToken as AuditRow
+from federation.store.models import Run
+from federation.subjects import (
+    TEAM_COMPONENTS,
+    SubjectContext,
+    SubjectRenderer,
+    check_length,
+    parse_template,
+)
+from federation.tokens import ENTRA_AUDIENCE, Claims, check_audience, new_jti
+
+MULTI_TEAM_MESSAGE = (
+    "Cannot issue a team-scoped identity token: you belong to multiple teams. "
+    "Select a team using the X-Warp-Team-Uid request header."
+)
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    run_id: str
+    audience: str
+    duration_seconds: int | None = None
+    subject_template: Sequence[str] | None = None
+    team_uid: str | None = None
+    workload_token: str | None = None
+    algorithm: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: Claims
+    kid: str
+    alg: str
+    grant: Grant
+
+    @property
+    def issued_at(self) -> datetime:
+        return datetime.fromtimestamp(self.claims.issued_at, UTC)
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.claims.expires_at, UTC)
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        keyring: Keyring,
+        clock: Clock,
+        durations: DurationPolicy,
+        renderer: SubjectRenderer,
+        default_alg: str = "ES256",
+        audience_as_array: bool = True,
+        require_workload_token: bool = True,
+        clock_skew: int = 5,
+    ) -> None:
+        self.issuer = issuer
+        self.keyring = keyring
+        self.clock = clock
+        self.durations = durations
+        self.renderer = renderer
+        self.default_alg = default_alg
+        self.audience_as_array = audience_as_array
+        self.require_workload_token = require_workload_token
+        self.clock_skew = clock_skew
+
+    @classmethod
+    def from_settings(cls, settings: Settings, keyring: Keyring, clock: Clock) -> TokenIssuer:
+        return cls(
+            issuer=settings.issuer,
+            keyring=keyring,
+            clock=clock,
+            durations=settings.duration_policy(),
+            renderer=SubjectRenderer(settings.subject_separator),
+            default_alg=settings.signing_alg,
+            audience_as_array=settings.audience_format == "array",
+            require_workload_token=settings.require_workload_token,
+            clock_skew=settings.clock_skew,
+        )
+
+    def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
+        """Check, sign and audit. The caller commits the session before answering."""
+        caller.require(Scope.FEDERATE)
+        template = parse_template(request.subject_template)
+        audience = check_audience(request.audience)
+        alg = self._algorithm(request.algorithm, audience)
+        grant = self.durations.grant(request.duration_seconds)
+
+        run = get_run(session, request.run_id)
+        self._check_run(caller, run, request.workload_token)
+        team = _team(
+            caller, run, request.team_uid, needs_team=bool(TEAM_COMPONENTS & set(template))
+        )
+        email = caller.email if caller.principal_type == PrincipalType.USER else None
+        subject = self.renderer.render(
+            template,
+            SubjectContext(
+                principal_type=caller.principal_type,
+                principal_uid=caller.principal_uid,
+                run_id=run.run_id,
+                email=email,
+                team=team,
+                environment=run.environment,
+                agent_name=run.agent_name,
+                skill_spec=run.skill_spec,
+                host=run.host,
+            ),
+        )
+        check_length(subject, audience)
+
+        now = self.clock.now()
+        # NOTE: iat/nbf a few seconds in the past: GCP requires iat to be in the past,
+        # and a verifier whose clock runs slightly behind ours must not see a future token.
+        issued_at = int(now.timestamp()) - self.clock_skew
+        claims = Claims(
+            issuer=self.issuer,
+            subject=subject,
+            audience=audience,
+            issued_at=issued_at,
+            expires_at=issued_at + grant.seconds,
+            jti=new_jti(),
+            email=email,
+            team=team,
+            run_id=run.run_id,
+            environment=run.environment,
+            agent_name=run.agent_name,
+            skill_spec=run.skill_spec,
+            host=run.host,
+            audience_as_array=self.audience_as_array,
+        )
+        signer, header = self.keyring.signer(alg, now)
+        token = jws.encode(claims.to_dict(), signer, header)
+        issued = IssuedToken(token=token, claims=claims, kid=signer.kid, alg=alg, grant=grant)
+        session.add(
+            AuditRow(
+                jti=claims.jti,
+                run_id=run.run_id,
+                principal_uid=caller.principal_uid,
+                team_uid=team,
+                subject=subject,
+                audience=audience,
+                alg=alg,
+                kid=signer.kid,
+                issued_at=issued.issued_at,
+                expires_at=issued.expires_at,
+                api_key_id=caller.key_id,
+                trace_id=request.trace_id,
+            )
+        )
+        return issued
+
+    def _algorithm(self, requested: str | None, audience: str) -> str:
+        if requested is not None and requested not in ALGORITHMS:
+            raise InvalidRequest(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        if audience == ENTRA_AUDIENCE:
+            if requested not in (None, "RS256"):
+                raise InvalidRequest(f"Microsoft Entra accepts only RS256 for {ENTRA_AUDIENCE}")
+            return "RS256"
+        return requested or self.default_alg
+
+    def _check_run(self, caller: Caller, run: Run, workload_token: str | None) -> None:
+        if run.principal_uid != caller.principal_uid:
+            raise NotAuthorized(f"run {run.run_id} belongs to another principal")
+        if self.require_workload_token:
+            if not workload_token:
+                raise NotAuthorized(
+                    "a token is issued only from inside its run: send the run's workload "
+                    "token in the X-Warp-Ambient-Workload-Token header"
+                )
+            if not secret_matches(workload_token, run.workload_token_hash):
+                raise NotAuthorized(f"the workload token is not that of run {run.run_id}")
+        if run.state in WAITING:
+            raise Conflict(
+                f"run {run.run_id} is {run.state}; tokens are issued once it is claimed",
+                retryable=True,
+            )
+        if run.state in FINISHED:
+            raise OperationNotSupported(
+                f"run {run.run_id} is {run.state}; a finished run gets no tokens"
+            )
+
+
+def _team(caller: Caller, run: Run, selected: str | None, *, needs_team: bool) -> str | None:
+    """The team a token speaks for: the selected one, the run's, or the only one."""
+    if selected is not None:
+        if selected not in caller.teams:
+            raise NotAuthorized(
+                f"principal {caller.principal_uid} is not a member of team {selected}"
+            )
+        if run.team_uid is not None and selected != run.team_uid:
+            raise InvalidRequest(
+                f"run {run.run_id} is bound to team {run.team_uid}, not {selected}"
+            )
+        return selected
+    if run.team_uid is not None:
+        return run.team_uid
+    if len(caller.teams) == 1:
+        return caller.teams[0]
+    if len(caller.teams) > 1 and needs_team:
+        raise InvalidRequest(MULTI_TEAM_MESSAGE)
+    return None

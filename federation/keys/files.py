@@ -1,0 +1,206 @@
+"""The ``file`` key store: PEM files (mode 0600) plus a manifest, in one directory.
+
+Layout of the keys directory::
+
+    keyring.json     the manifest: kid, algorithm, file and lifecycle times of each key
+    <kid>.pem        one PKCS #8 private key per file, readable by the owner only
+
+The manifest is replaced atomically (write, fsync, rename), and a key file is written
+before the manifest names it, so a crash never leaves the manifest naming a missing key.
+Anything unreadable, corrupt, or readable by other users stops the issuer with a
+message that names the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from federation.errors import ConfigurationError
+from federation.keys.lifecycle import KeyRecord
+from federation.keys.signers import (
+    LocalSigner,
+    PrivateKey,
+    algorithm_of,
+    generate_private_key,
+)
+
+MANIFEST = "keyring.json"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    record: KeyRecord
+    signer: LocalSigner
+
+
+class FileKeyStore:
+    """Keys in a directory on local disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.manifest = directory / MANIFEST
+
+    def version(self) -> tuple[int, int] | None:
+        """Changes whenever the manifest does (another process rotated a key)."""
+        try:
+            info = self.manifest.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def load(self) -> list[StoredKey]:
+        entries = self._read_manifest()
+        if not entries and any(self.directory.glob("*.pem")):
+            raise ConfigurationError(
+                f"{self.directory} holds key files but no {MANIFEST}; restore the manifest "
+                "or move the key files away so that new keys are generated"
+            )
+        return [self._load_entry(entry) for entry in entries]
+
+    def create(self, alg: str, *, created_at: datetime, activates_at: datetime) -> StoredKey:
+        """Generate a key, write it, then add it to the manifest."""
+        private_key = generate_private_key(alg)
+        signer = LocalSigner(private_key)
+        record = KeyRecord(
+            kid=signer.kid, alg=alg, created_at=created_at, activates_at=activates_at
+        )
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self._lock():
+            _write_private_key(self.directory / f"{signer.kid}.pem", private_key)
+            entries = self._read_manifest()
+            entries.append(_entry(record))
+            self._write_manifest(entries)
+        return StoredKey(record=record, signer=signer)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise writers of the manifest, across processes."""
+        fd = os.open(self.directory / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _load_entry(self, entry: dict[str, Any]) -> StoredKey:
+        try:
+            record = KeyRecord(
+                kid=str(entry["kid"]),
+                alg=str(entry["alg"]),
+                created_at=_time(entry["created_at"]),
+                activates_at=_time(entry["activates_at"]),
+                retired_at=_optional_time(entry.get("retired_at")),
+                revoked_at=_optional_time(entry.get("revoked_at")),
+            )
+            name = str(entry["file"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{self.manifest} has an invalid key entry: {exc}") from exc
+        path = self.directory / Path(name).name
+        signer = LocalSigner(self._read_private_key(path))
+        if signer.kid != record.kid or signer.alg != record.alg:
+            raise ConfigurationError(
+                f"key file {path} holds a {signer.alg} key with kid {signer.kid}, but "
+                f"{self.manifest} expects {record.alg} kid {record.kid}"
+            )
+        return StoredKey(record=record, signer=signer)
+
+    def _read_private_key(self, path: Path) -> PrivateKey:
+        try:
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigurationError(
+                    f"key file {path} is accessible to other users (mode "
+                    f"{stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+                )
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read key file {path}: {exc.strerror}") from exc
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+            algorithm_of(key)  # type: ignore[arg-type]
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                f"key file {path} is not an unencrypted P-256 or RSA (>= 2048 bits) "
+                "private key in PEM form"
+            ) from exc
+        return key  # type: ignore[return-value]
+
+    def _read_manifest(self) -> list[dict[str, Any]]:
+        try:
+            document = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {self.manifest}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise ConfigurationError(f"{self.manifest} is not valid JSON: {exc}") from exc
+        if (
+            not isinstance(document, dict)
+            or document.get("format") != _FORMAT
+            or not isinstance(document.get("keys"), list)
+            or not all(isinstance(entry, dict) for entry in document["keys"])
+        ):
+            raise ConfigurationError(
+                f"{self.manifest} is not a keyring manifest (format {_FORMAT})"
+            )
+        return list(document["keys"])
+
+    def _write_manifest(self, entries: list[dict[str, Any]]) -> None:
+        temporary = self.manifest.with_suffix(".json.tmp")
+        text = json.dumps({"format": _FORMAT, "keys": entries}, indent=2) + "\n"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.manifest)
+
+
+def _write_private_key(path: Path, key: PrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # NOTE: created 0600 in one step, so the key is never readable by others, not even
+    # for a moment; O_EXCL refuses to overwrite an existing key.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _entry(record: KeyRecord) -> dict[str, Any]:
+    return {
+        "kid": record.kid,
+        "alg": record.alg,
+        "file": f"{record.kid}.pem",
+        "created_at": record.created_at.isoformat(),
+        "activates_at": record.activates_at.isoformat(),
+        "retired_at": record.retired_at.isoformat() if record.retired_at else None,
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+def _time(value: Any) -> datetime:
+    when = datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        raise ValueError(f"time {value!r} has no timezone")
+    return when
+
+
+def _optional_time(value: Any) -> datetime | None:
+    return None if value is None else _time(value)

@@ -1,0 +1,83 @@
+"""Signers: the seam between minting a token and the private key that signs it.
+
+A :class:`Signer` turns a JWS signing input into signature bytes in JWS form (for ES256,
+the 64-byte ``r || s`` of RFC 7518 §3.4, not DER). The private key never leaves it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from federation.keys.jwk import PublicKey, thumbprint
+
+ALGORITHMS = ("ES256", "RS256")
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+class Signer(Protocol):
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The JWS signature over ``signing_input``."""
+        ...
+
+
+def algorithm_of(key: PrivateKey | PublicKey) -> str:
+    """ES256 for P-256 keys, RS256 for RSA keys of at least 2048 bits."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return "ES256"
+        raise ValueError(f"EC keys must be on P-256, not {key.curve.name}")
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        if key.key_size >= 2048:
+            return "RS256"
+        raise ValueError(f"RSA keys must have at least 2048 bits, not {key.key_size}")
+    raise ValueError(f"unsupported key type {type(key).__name__}")
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"unsupported algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+
+
+class LocalSigner:
+    """Signs with a private key held in this process."""
+
+    def __init__(self, private_key: PrivateKey) -> None:
+        self._key = private_key
+        self._public = private_key.public_key()
+        self._alg = algorithm_of(private_key)
+        self._kid = thumbprint(self._public)
+
+    @property
+    def kid(self) -> str:
+        return self._kid
+
+    @property
+    def alg(self) -> str:
+        return self._alg
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    def sign(self, signing_input: bytes) -> bytes:
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            der = self._key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+            r, s = decode_dss_signature(der)
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())

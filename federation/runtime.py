@@ -1,0 +1,94 @@
+"""Composition root: builds the store, keyring and application from settings.
+
+This is where I/O happens at start-up (``init`` and ``serve``), and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from federation import accounts
+from federation.api import create_app
+from federation.clock import Clock, SystemClock
+from federation.keys import FileKeyStore, KeyRecord, Keyring
+from federation.settings import Settings, load_settings
+from federation.store import Store
+
+
+def open_keyring(settings: Settings, clock: Clock) -> Keyring:
+    return Keyring(
+        FileKeyStore(settings.keys_dir),
+        clock,
+        verification_window=settings.verification_window,
+        lead_time=timedelta(seconds=settings.key_lead_time),
+    )
+
+
+@dataclass
+class InitReport:
+    revision: str | None
+    created_keys: list[KeyRecord] = field(default_factory=list)
+    admin_key: str | None = None
+    admin_key_file: Path | None = None
+
+
+def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = False) -> InitReport:
+    """Idempotent: migrate the schema, create missing keys, create the bootstrap admin
+    key once. An existing admin key is never shown again."""
+    store = Store.from_url(settings.database_url)
+    try:
+        store.migrate()
+        keyring = open_keyring(settings, clock)
+        report = InitReport(revision=store.revision(), created_keys=keyring.ensure())
+        with store.session() as session:
+            now = clock.now()
+            if reset_admin_key:
+                accounts.revoke_bootstrap_admin(session, now)
+            created = accounts.bootstrap_admin(session, now)
+            if created is not None:
+                # NOTE: the file is written before the key is committed: a key nobody
+                # holds would otherwise block every later `init`.
+                write_secret(settings.admin_key_file, created.raw + "\n")
+                report.admin_key = created.raw
+                report.admin_key_file = settings.admin_key_file
+        return report
+    finally:
+        store.dispose()
+
+
+def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
+    """Open what `serve` needs; refuse an old schema or missing keys with a clear error."""
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    keyring = open_keyring(settings, clock)
+    keyring.ensure()
+    return store, keyring
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for server worker processes (``uvicorn --factory``)."""
+    settings = load_settings()
+    clock = SystemClock()
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    keyring = open_keyring(settings, clock)
+    keyring.load()
+    return create_app(settings, store=store, keyring=keyring, clock=clock)
+
+
+def write_secret(path: Path, content: str) -> None:
+    """Write ``content`` readable by the owner only, replacing the file atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)

@@ -1,0 +1,145 @@
+"""Settings, read from ``FEDERATION_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from federation.durations import DurationPolicy, parse_duration
+from federation.errors import ConfigurationError, FederationError
+from federation.subjects import check_separator
+
+# Verifiers' clocks drift; a retired key stays published this long past the last expiry.
+VERIFIER_LEEWAY = timedelta(minutes=5)
+
+
+def _seconds(value: Any) -> Any:
+    """Accept ``90``, ``"90"`` or the duration grammar (``"1h30m"``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return parse_duration(text)
+        except FederationError as exc:
+            raise ValueError(exc.detail) from exc
+    return value
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FEDERATION_", extra="ignore", frozen=True)
+
+    issuer: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Defaults to http://HOST:PORT, which suits a local issuer.",
+    )
+    database_url: str = "sqlite:///var/federation.db"
+    keys_dir: Path = Path("keys")
+    admin_key_file: Path = Path("var/admin-api-key")
+    signing_alg: Literal["ES256", "RS256"] = "ES256"
+    default_duration: Seconds = 3600
+    min_duration: Seconds = 60
+    max_duration: Seconds = 3 * 3600
+    subject_separator: str = "/"
+    audience_format: Literal["array", "string"] = "array"
+    require_workload_token: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    jwks_max_age: Seconds = 300
+    key_lead_time: Seconds = 3600
+    clock_skew: int = Field(default=5, ge=0, le=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_issuer(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("issuer") and ("host" in data or "port" in data):
+            host = str(data.get("host", "127.0.0.1"))
+            shown = f"[{host}]" if ":" in host else host
+            return {**data, "issuer": f"http://{shown}:{data.get('port', 8080)}"}
+        return data
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return check_issuer(value)
+
+    @field_validator("subject_separator")
+    @classmethod
+    def _separator(cls, value: str) -> str:
+        return check_separator(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        self.duration_policy()  # raises when min <= default <= max does not hold
+        if self.key_lead_time <= self.jwks_max_age:
+            raise ValueError(
+                "key_lead_time must be longer than jwks_max_age, or verifiers with a "
+                "cached JWKS would see tokens signed by a key they do not know yet"
+            )
+        return self
+
+    def duration_policy(self) -> DurationPolicy:
+        return DurationPolicy(
+            default=self.default_duration, minimum=self.min_duration, maximum=self.max_duration
+        )
+
+    @property
+    def verification_window(self) -> timedelta:
+        """How long a key stays published after it stops signing."""
+        return timedelta(seconds=self.max_duration + self.clock_skew) + VERIFIER_LEEWAY
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/.well-known/jwks.json"
+
+
+def check_issuer(value: str) -> str:
+    """An issuer verifiers can match byte for byte: https (http only on loopback),
+    no query, fragment, credentials or trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise ValueError(f"issuer {value!r} must be an absolute https URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"issuer {value!r} must use https; plain http is allowed only on a loopback "
+            "address such as 127.0.0.1"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"issuer {value!r} may not carry a query, fragment or credentials")
+    if value.endswith("/"):
+        raise ValueError(
+            f"issuer {value!r} ends with '/': AWS and Entra compare the issuer byte for "
+            "byte, so drop the trailing slash"
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with errors as one readable ConfigurationError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"FEDERATION_{'_'.join(str(p) for p in error['loc']).upper() or 'SETTINGS'}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_input=False)
+        )
+        raise ConfigurationError(problems) from None

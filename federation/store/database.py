@@ -1,0 +1,144 @@
+"""The database: engine set-up for SQLite and PostgreSQL, sessions, and migrations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from federation.errors import ConfigurationError, ResourceUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Store:
+    """A database holding principals, API keys, runs and the token audit log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """Engine for ``url``; creates the directory of a SQLite file (mode 0700)."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise ConfigurationError(
+                f"FEDERATION_DATABASE_URL is not a database URL: {exc}"
+            ) from None
+        options: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            options["connect_args"] = {"check_same_thread": False, "timeout": 5}
+        elif parsed.get_backend_name() == "postgresql":
+            options["connect_args"] = {"connect_timeout": 5}
+            options["pool_size"] = 10
+        else:
+            raise ConfigurationError(
+                f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB"
+            )
+        try:
+            engine = create_engine(parsed, **options)
+        except (ArgumentError, ImportError) as exc:
+            raise ConfigurationError(f"cannot use FEDERATION_DATABASE_URL: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def new_session(self) -> Session:
+        """A session whose owner commits; closing it rolls back what was not."""
+        return self._sessions()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on error."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (``federation init``)."""
+        with self._connect() as connection:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+
+    def revision(self) -> str | None:
+        with self._connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def check_schema(self) -> None:
+        """Refuse to serve a database whose schema is older (or newer) than the code."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        current = self.revision()
+        if current != head:
+            state = "has no schema" if current is None else f"is at schema revision {current}"
+            raise ConfigurationError(
+                f"the database {state}, but this version of federation needs revision {head}; "
+                "run `federation init` to migrate it"
+            )
+
+    def ping(self) -> None:
+        with self._connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise ResourceUnavailable(
+                f"the database is unavailable ({type(exc).__name__})"
+            ) from exc
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+
+def database_path(url: str) -> str | None:
+    """The file of a SQLite URL, for messages; ``None`` for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return os.path.abspath(parsed.database)
+    return None

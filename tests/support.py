@@ -1,0 +1,214 @@
+"""Helpers for the tests: API setup through the real endpoints, and a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from fastapi.testclient import TestClient
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Agent:
+    """A principal with a federate key and a running run: what a run's agent holds."""
+
+    uid: str
+    key: str
+    run_id: str
+    workload_token: str
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            **bearer(self.key),
+            "X-Warp-Ambient-Workload-Token": self.workload_token,
+            **extra,
+        }
+
+
+class World:
+    """Sets up principals, keys and runs through the real API, as an admin would."""
+
+    def __init__(self, client: TestClient, admin_key: str) -> None:
+        self.client = client
+        self.admin_key = admin_key
+        self.admin = bearer(admin_key)
+
+    def principal(
+        self,
+        uid: str,
+        *,
+        type: str = "user",
+        teams: tuple[str, ...] = ("t1",),
+        email: str | None = "ada@example.com",
+        display_name: str | None = "Ada",
+    ) -> dict[str, Any]:
+        body = {
+            "type": type,
+            "uid": uid,
+            "teams": list(teams),
+            "email": email if type == "user" else None,
+            "display_name": display_name,
+        }
+        response = self.client.post("/api/v1/principals", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def api_key(
+        self,
+        principal_uid: str,
+        *,
+        scopes: tuple[str, ...] = ("federate",),
+        type: str | None = None,
+        expires_in: str = "30d",
+        name: str = "test",
+    ) -> str:
+        kind = type or self._key_type(principal_uid)
+        body = {
+            "name": name,
+            "type": kind,
+            "principal_uid": principal_uid,
+            "scopes": list(scopes),
+            "expires_in": expires_in,
+        }
+        response = self.client.post("/api/v1/api-keys", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])
+
+    def _key_type(self, principal_uid: str) -> str:
+        found = self.client.get(f"/api/v1/principals/{principal_uid}", headers=self.admin)
+        return "personal" if found.json()["type"] == "user" else "agent"
+
+    def run(self, principal_uid: str, **attributes: Any) -> dict[str, Any]:
+        body = {"principal_uid": principal_uid, "state": "INPROGRESS", **attributes}
+        response = self.client.post("/api/v1/runs", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def agent(
+        self,
+        uid: str = "u1",
+        *,
+        type: str = "user",
+        teams: tuple[str, ...] = ("t1",),
+        email: str | None = "ada@example.com",
+        **run: Any,
+    ) -> Agent:
+        self.principal(uid, type=type, teams=teams, email=email)
+        key = self.api_key(uid)
+        defaults = {
+            "environment": "e1",
+            "agent_name": "nightly",
+            "skill_spec": "acme/repo:deploy",
+            "host": "warp",
+        }
+        created = self.run(uid, **{**defaults, **run})
+        return Agent(
+            uid=uid, key=key, run_id=created["run_id"], workload_token=created["workload_token"]
+        )
+
+    def issue(self, agent: Agent, **body: Any) -> httpx2.Response:
+        payload = {"run_id": agent.run_id, "audience": "sts.amazonaws.com", **body}
+        return self.client.post(
+            "/api/v1/federate/issue-token", json=payload, headers=agent.headers()
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def federation_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "federation", *args]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    admin_key: str
+    home: Path
+
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real ``federation`` entry point against this server."""
+        return subprocess.run(
+            federation_command(*args),
+            env={**self.env, **(env or {})},
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=input,
+            check=False,
+        )
+
+
+def start_server(home: Path, database_url: str) -> Iterator[LiveServer]:
+    """`federation init`, then `federation serve` on a free loopback port; stopped after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
+    }
+    env.update(
+        FEDERATION_DATABASE_URL=database_url,
+        FEDERATION_KEYS_DIR=str(home / "keys"),
+        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
+        FEDERATION_PORT=str(port),
+        FEDERATION_URL=url,
+    )
+    home.mkdir(parents=True, exist_ok=True)
+    init = subprocess.run(
+        federation_command("init"),
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    admin_key = (home / "var" / "admin-api-key").read_text().strip()
+    log = (home / "server.log").open("w")
+    process = subprocess.Popen(
+        federation_command("serve"), env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {(home / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"server did not start: {(home / 'server.log').read_text()}")
+        yield LiveServer(url=url, env=env, admin_key=admin_key, home=home)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
