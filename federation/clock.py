@@ -13,6 +13,8 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The real time."""
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 

@@ -49,6 +49,8 @@ class Grant:
 
 @dataclass(frozen=True)
 class DurationPolicy:
+    """Default, minimum and maximum token lifetimes, in seconds."""
+
     default: int = 3600
     minimum: int = 60
     maximum: int = 3 * 3600

@@ -41,6 +41,8 @@ MULTI_TEAM_MESSAGE = (
 
 @dataclass(frozen=True)
 class IssueRequest:
+    """What a caller asks for; ``None`` takes the issuer's default."""
+
     run_id: str
     audience: str
     duration_seconds: int | None = None
@@ -53,6 +55,8 @@ class IssueRequest:
 
 @dataclass(frozen=True)
 class IssuedToken:
+    """A signed token with the claims in it and the key that signed it."""
+
     token: str
     claims: Claims
     kid: str
@@ -69,6 +73,9 @@ class IssuedToken:
 
 
 class TokenIssuer:
+    """Issues tokens for runs: the checks, the subject, the claims, the signature, the
+    audit row. Built from settings with :meth:`from_settings`."""
+
     def __init__(
         self,
         *,

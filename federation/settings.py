@@ -36,6 +36,8 @@ Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
 
 
 class Settings(BaseSettings):
+    """Everything configurable, from ``FEDERATION_*`` variables (see the README)."""
+
     model_config = SettingsConfigDict(env_prefix="FEDERATION_", extra="ignore", frozen=True)
 
     issuer: str = Field(

@@ -41,6 +41,8 @@ def check_audience(audience: str) -> str:
 
 @dataclass(frozen=True)
 class Claims:
+    """The claims of one token, in Oz's form."""
+
     issuer: str
     subject: str
     audience: str

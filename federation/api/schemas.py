@@ -55,7 +55,7 @@ class ApiKeyCreate(Strict):
     name: Name
     type: Literal["personal", "agent"] = "personal"
     principal_uid: Identifier | None = None
-    scopes: list[ScopeName] = Field(default_factory=lambda: _default_scopes(), min_length=1)
+    scopes: list[ScopeName] = Field(default_factory=_default_scopes, min_length=1)
     expires_in: Literal["1d", "30d", "90d", "never"] = "30d"
 
 

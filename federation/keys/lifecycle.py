@@ -35,6 +35,8 @@ PUBLISHED = frozenset({KeyState.NEXT, KeyState.ACTIVE, KeyState.RETIRED})
 
 @dataclass(frozen=True)
 class KeyRecord:
+    """A key's identity and the times that decide its state."""
+
     kid: str
     alg: str
     created_at: datetime
