@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from federation.errors import InvalidRequest
 
-_GRAMMAR = re.compile(r"(?:(?P<h>\d{1,6})h)?(?:(?P<m>\d{1,7})m)?(?:(?P<s>\d{1,9})s)?")
+# [0-9], not \d: \d would also take non-ASCII digits, such as Arabic-Indic ones.
+_GRAMMAR = re.compile(r"(?:(?P<h>[0-9]{1,6})h)?(?:(?P<m>[0-9]{1,7})m)?(?:(?P<s>[0-9]{1,9})s)?")
 
 
 def parse_duration(text: str) -> int:

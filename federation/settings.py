@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from federation.durations import DurationPolicy, parse_duration
+from federation.durations import DurationPolicy, format_duration, parse_duration
 from federation.errors import ConfigurationError, FederationError
 from federation.subjects import check_separator
 
@@ -81,11 +81,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        self.duration_policy()  # raises when min <= default <= max does not hold
+        if not self.min_duration <= self.default_duration <= self.max_duration:
+            raise ValueError(
+                f"FEDERATION_MIN_DURATION ({format_duration(self.min_duration)}), "
+                f"FEDERATION_DEFAULT_DURATION ({format_duration(self.default_duration)}) and "
+                f"FEDERATION_MAX_DURATION ({format_duration(self.max_duration)}) must satisfy "
+                "minimum <= default <= maximum"
+            )
         if self.key_lead_time <= self.jwks_max_age:
             raise ValueError(
-                "key_lead_time must be longer than jwks_max_age, or verifiers with a "
-                "cached JWKS would see tokens signed by a key they do not know yet"
+                "key_lead_time must be longer than jwks_max_age (FEDERATION_KEY_LEAD_TIME="
+                f"{format_duration(self.key_lead_time)}, FEDERATION_JWKS_MAX_AGE="
+                f"{format_duration(self.jwks_max_age)}), or verifiers with a cached JWKS would "
+                "see tokens signed by a key they do not know yet"
             )
         return self
 
@@ -108,15 +116,21 @@ def check_issuer(value: str) -> str:
     """An issuer verifiers can match byte for byte: https (http only on loopback),
     no query, fragment, credentials or trailing slash."""
     parts = urlsplit(value)
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
+    if not value.startswith(("https://", "http://")) or not parts.hostname:
         raise ValueError(f"issuer {value!r} must be an absolute https URL")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError(f"issuer {value!r} may not contain spaces or control characters")
+    if any(mark in value for mark in "?#") or "@" in parts.netloc:
+        raise ValueError(f"issuer {value!r} may not carry a query, fragment or credentials")
+    try:
+        parts.port  # noqa: B018 - raises for an invalid port
+    except ValueError as exc:
+        raise ValueError(f"issuer {value!r} has an invalid port") from exc
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError(
             f"issuer {value!r} must use https; plain http is allowed only on a loopback "
-            "address such as 127.0.0.1"
+            "address such as 127.0.0.1 (set FEDERATION_ISSUER to the public https URL)"
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"issuer {value!r} may not carry a query, fragment or credentials")
     if value.endswith("/"):
         raise ValueError(
             f"issuer {value!r} ends with '/': AWS and Entra compare the issuer byte for "
@@ -134,14 +148,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _variable(location: tuple[int | str, ...]) -> str:
+    """``FEDERATION_<FIELD>: ``; nothing for checks across fields, which name theirs."""
+    name = "_".join(str(part) for part in location).upper()
+    return f"FEDERATION_{name}: " if name else ""
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with errors as one readable ConfigurationError."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"FEDERATION_{'_'.join(str(p) for p in error['loc']).upper() or 'SETTINGS'}: "
-            f"{error['msg'].removeprefix('Value error, ')}"
+            _variable(error["loc"]) + error["msg"].removeprefix("Value error, ")
             for error in exc.errors(include_input=False)
         )
         raise ConfigurationError(problems) from None

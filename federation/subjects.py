@@ -111,7 +111,7 @@ class SubjectRenderer:
         if name == "principal":
             return principal
         if name == "scoped_principal":
-            if ctx.team is None:
+            if not ctx.team:
                 return f"scoped_principal:{principal}"
             return f"scoped_principal:{self._value(ctx.team)}/{principal}"
         values = {

@@ -34,6 +34,12 @@ _BY_CODE: dict[str, type[FederationError]] = {
     )
 }
 
+_BY_STATUS: dict[int, type[FederationError]] = {
+    401: AuthenticationRequired,
+    403: NotAuthorized,
+    404: ResourceNotFound,
+}
+
 
 def error_from_response(response: httpx.Response) -> FederationError:
     """The FederationError a non-2xx answer stands for."""
@@ -41,16 +47,21 @@ def error_from_response(response: httpx.Response) -> FederationError:
         body = response.json()
     except ValueError:
         body = None
+    status = response.status_code
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-        if response.status_code >= 500:
-            return ResourceUnavailable(f"the issuer answered HTTP {response.status_code}")
-        return InternalError(f"the issuer answered HTTP {response.status_code}")
+        # Not our answer (a proxy's, or FEDERATION_URL points elsewhere).
+        if status >= 500:
+            return ResourceUnavailable(f"the issuer answered HTTP {status}")
+        kind = _BY_STATUS.get(status, InvalidRequest)
+        return kind(
+            f"the server answered HTTP {status} without a problem body; check FEDERATION_URL"
+        )
     code = body["type"].rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
-    cls = MethodNotAllowed if response.status_code == 405 else _BY_CODE.get(code, InternalError)
-    detail = body.get("detail")
+    cls = MethodNotAllowed if status == 405 else _BY_CODE.get(code, InternalError)
+    detail, retryable = body.get("detail"), body.get("retryable")
     error = cls(
         detail if isinstance(detail, str) else None,
-        retryable=bool(body.get("retryable", cls.default_retryable)),
+        retryable=retryable if isinstance(retryable, bool) else None,
     )
     if cls is InternalError and isinstance(body.get("trace_id"), str):
         error.detail = f"trace id {body['trace_id']}"
