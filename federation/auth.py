@@ -122,7 +122,9 @@ def authenticate(session: Session, presented: str | None, now: datetime) -> Call
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthenticationRequired()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        # NOTE: committed at once, so that a request refused later still leaves its trace.
         session.execute(update(ApiKey).where(ApiKey.seq == key.seq).values(last_used_at=now))
+        session.commit()
     return Caller(
         key_id=key.id,
         key_name=key.name,

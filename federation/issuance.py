@@ -1,9 +1,10 @@
 """Issuing a token for a run: every check, then sign, then the audit row.
 
-Who may get a token for a run is checked in a fixed order, the first failure answering:
-the API key (401, before this module), the key's scope (403), the run exists (404), the
-key's principal is the run's principal (403), the run's workload token (403), the run's
-state (409 while waiting, 422 once finished), then the team (400 when ambiguous).
+Who may get a token for a run is checked in DESIGN §2's order, the first failure
+answering: the API key (401, before this module) and its scope (403), the run exists
+(404), the key's principal is the run's principal (403), the run's workload token (403),
+the run's state (409 while waiting, 422 once finished), then the team (400 when
+ambiguous). Only then are the template, audience, algorithm and duration looked at.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from federation import jws
 from federation.auth import Caller, PrincipalType, Scope, secret_matches
 from federation.clock import Clock
-from federation.durations import DurationPolicy, Grant
+from federation.durations import DurationPolicy, Grant, parse_duration
 from federation.errors import Conflict, InvalidRequest, NotAuthorized, OperationNotSupported
 from federation.keys import ALGORITHMS, Keyring
 from federation.runs import FINISHED, WAITING, get_run
@@ -45,7 +46,7 @@ class IssueRequest:
 
     run_id: str
     audience: str
-    duration_seconds: int | None = None
+    duration: str | int | None = None  # "2h30m", or whole seconds
     subject_template: Sequence[str] | None = None
     team_uid: str | None = None
     workload_token: str | None = None
@@ -116,15 +117,16 @@ class TokenIssuer:
     def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
         """Check, sign and audit. The caller commits the session before answering."""
         caller.require(Scope.FEDERATE)
-        template = parse_template(request.subject_template)
-        audience = check_audience(request.audience)
-        alg = self._algorithm(request.algorithm, audience)
-        grant = self.durations.grant(request.duration_seconds)
-
         run = get_run(session, request.run_id)
         self._check_run(caller, run, request.workload_token)
-        team = _team(
-            caller, run, request.team_uid, needs_team=bool(TEAM_COMPONENTS & set(template))
+        template = parse_template(request.subject_template)
+        needs_team = bool(TEAM_COMPONENTS & set(template))
+        team = _team(caller, run, request.team_uid, needs_team=needs_team)
+        audience = check_audience(request.audience)
+        alg = self._algorithm(request.algorithm, audience)
+        requested = request.duration
+        grant = self.durations.grant(
+            parse_duration(requested) if isinstance(requested, str) else requested
         )
         email = caller.email if caller.principal_type == PrincipalType.USER else None
         subject = self.renderer.render(

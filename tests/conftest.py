@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,18 +58,34 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database and a generated keyring, made once and copied per test:
+    migrating and generating RSA keys for every test would dominate the suite."""
+    base = tmp_path_factory.mktemp("templates")
+    settings = make_settings(base)
     store = Store.from_url(settings.database_url)
     store.migrate()
+    store.dispose()
+    open_keyring(settings, ManualClock(START)).ensure()
+    return base
+
+
+@pytest.fixture
+def store(settings: Settings, templates: Path, tmp_path: Path) -> Iterator[Store]:
+    (tmp_path / "var").mkdir(mode=0o700, exist_ok=True)
+    shutil.copy2(templates / "var" / "federation.db", tmp_path / "var" / "federation.db")
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
     yield store
     store.dispose()
 
 
 @pytest.fixture
-def keyring(settings: Settings, clock: ManualClock) -> Keyring:
+def keyring(settings: Settings, clock: ManualClock, templates: Path) -> Keyring:
+    shutil.copytree(templates / "keys", settings.keys_dir)
     keyring = open_keyring(settings, clock)
-    keyring.ensure()
+    keyring.load()
     return keyring
 
 

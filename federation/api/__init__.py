@@ -56,8 +56,10 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(TraceMiddleware)
-    for module in (wellknown, health, federate, graphql, principals, api_keys, runs, keys, tokens):
+    modules = (wellknown, health, federate, graphql, principals, api_keys, runs, keys, tokens)
+    for module in modules:
         app.include_router(module.router)
+    app.state.route_methods = problems.route_methods(module.router for module in modules)
     issuer_path = urlsplit(settings.issuer).path.rstrip("/")
     if issuer_path:
         # Verifiers look for discovery under the issuer URL, path included.

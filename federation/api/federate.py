@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Request
 from federation.api.deps import Context, CurrentCaller, DbSession
 from federation.api.problems import trace_id
 from federation.api.schemas import IssueTokenBody, TokenOut
-from federation.durations import parse_duration
 from federation.errors import InvalidRequest
 from federation.issuance import IssuedToken, IssueRequest
 from federation.tokens import TOKEN_TYPE
@@ -43,18 +42,15 @@ def issue_token(
         raise InvalidRequest("give duration or requested_duration_seconds, not both")
     if team_header is not None and body.team_uid is not None and team_header != body.team_uid:
         raise InvalidRequest("X-Warp-Team-Uid and team_uid name different teams")
-    seconds = (
-        parse_duration(body.duration)
-        if body.duration is not None
-        else body.requested_duration_seconds
-    )
     issued = context.issuer.issue(
         session,
         caller,
         IssueRequest(
             run_id=body.run_id,
             audience=body.audience,
-            duration_seconds=seconds,
+            duration=body.duration
+            if body.duration is not None
+            else body.requested_duration_seconds,
             subject_template=body.subject_template,
             team_uid=team_header or body.team_uid,
             workload_token=workload_token,

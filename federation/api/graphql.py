@@ -10,6 +10,7 @@ inside a 200 answer, which is what Oz clients parse.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,13 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    StringValueNode,
+    Visitor,
     build_schema,
     execute_sync,
     parse,
     validate,
+    visit,
 )
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -117,7 +121,7 @@ def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, 
             IssueRequest(
                 run_id=context.run_id,
                 audience=input["audience"],
-                duration_seconds=input.get("requestedDurationSeconds"),
+                duration=input.get("requestedDurationSeconds"),
                 subject_template=input.get("subjectTemplate"),
                 team_uid=context.team_uid,
                 workload_token=context.workload_token,
@@ -172,17 +176,18 @@ class Documents:
     def __init__(self, schema: GraphQLSchema, size: int = 64) -> None:
         self.schema = schema
         self.size = size
-        self._cache: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+        self._cache: OrderedDict[str, DocumentNode | list[dict[str, Any]]] = OrderedDict()
 
-    def get(self, source: str) -> DocumentNode | list[GraphQLError]:
+    def get(self, source: str) -> DocumentNode | list[dict[str, Any]]:
+        """The document, or its errors (formatted, with its string literals redacted)."""
         found = self._cache.get(source)
         if found is None:
             try:
                 document = parse(source)
                 errors = validate(self.schema, document)
-                found = errors if errors else document
+                found = _format(errors, _literals(document)) if errors else document
             except GraphQLError as error:
-                found = [error]
+                found = _format([error], set())
             self._cache[source] = found
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
@@ -212,7 +217,7 @@ async def graphql_v2(
         raise InvalidRequest("'variables' must be a JSON object")
     document = DOCUMENTS.get(body["query"])
     if isinstance(document, list):
-        return _json({"errors": [error.formatted for error in document]})
+        return _json({"errors": _redact(document, _strings(variables))})
     headers = request.headers
     graph_context = _Request(
         session=session,
@@ -234,8 +239,48 @@ async def graphql_v2(
     )
     answer: dict[str, Any] = {"data": result.data}
     if result.errors:
-        answer["errors"] = [error.formatted for error in result.errors]
+        answer["errors"] = _format(result.errors, _strings(variables) | _literals(document))
     return _json(answer)
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string the client sent in the variables."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_strings(item) for item in value))
+    return set()
+
+
+def _literals(document: DocumentNode) -> set[str]:
+    """Every string literal written into the query."""
+    found: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            found.add(node.value)
+
+    visit(document, Collect())
+    return found
+
+
+def _format(errors: Iterable[GraphQLError], sent: set[str]) -> list[dict[str, Any]]:
+    return _redact([dict(error.formatted) for error in errors], sent)
+
+
+def _redact(entries: list[dict[str, Any]], sent: set[str]) -> list[dict[str, Any]]:
+    """Errors without any value the client sent: graphql-core quotes rejected values in
+    its messages, and those may be secrets."""
+    redacted = []
+    for entry in entries:
+        message = str(entry.get("message", ""))
+        for value in sorted(sent, key=len, reverse=True):
+            if value:
+                message = message.replace(value, "[redacted]")
+        redacted.append({**entry, "message": message})
+    return redacted
 
 
 def _json(document: dict[str, Any]) -> Response:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from federation.api.deps import Context, CurrentCaller
+from federation.api.listing import Paging, list_out
 from federation.api.schemas import KeyOut, ListOut, PageInfo, RotateBody
 from federation.auth import Scope
 from federation.keys import ALGORITHMS, KeyRecord, KeyStatus
+from federation.store.pagination import paginate_items
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
@@ -26,10 +28,10 @@ def key_out(status: KeyStatus) -> KeyOut:
 
 
 @router.get("", summary="Signing keys and their states, newest first")
-def list_keys(context: Context, caller: CurrentCaller) -> ListOut[KeyOut]:
+def list_keys(context: Context, caller: CurrentCaller, page: Paging) -> ListOut[KeyOut]:
     caller.require(Scope.ADMIN)
-    items = [key_out(status) for status in context.keyring.statuses()]
-    return ListOut[KeyOut](items=items, page_info=PageInfo(has_next_page=False, next_cursor=None))
+    found = paginate_items(context.keyring.statuses(), lambda status: status.record.kid, page)
+    return list_out(found, key_out)
 
 
 @router.post("/rotate", status_code=201, summary="Publish new keys; they sign after the lead time")

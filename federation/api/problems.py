@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from federation.errors import (
     AuthenticationRequired,
@@ -83,6 +85,23 @@ def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
     return InternalError()
 
 
+def route_methods(routers: Iterable[APIRouter]) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Path patterns and methods of every route, for ``Allow`` headers."""
+    return [
+        (route.path_regex, set(route.methods or ()))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, Route)
+    ]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first's)."""
+    table: list[tuple[re.Pattern[str], set[str]]] = getattr(request.app.state, "route_methods", [])
+    methods = {m for pattern, found in table if pattern.match(request.url.path) for m in found}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -94,7 +113,7 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             error: FederationError = ResourceNotFound("no such endpoint")
         elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
+            allowed = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
             error = MethodNotAllowed(
                 f"{request.method} is not supported here; allowed: {allowed}",
                 headers={"Allow": allowed},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -37,21 +38,45 @@ class Page(Generic[T]):
         return self.next_cursor is not None
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+_MAX_SEQ = 2**63 - 1
+
+
+def encode_cursor(position: int | str) -> str:
+    """An opaque cursor for a ``seq`` (int) or a string key."""
+    kind = "seq" if isinstance(position, int) else "key"
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        text = ""
+    prefix, _, value = text.partition(":")
+    if prefix != kind or not value:
+        raise InvalidRequest("cursor is not valid; pass next_cursor from the previous page")
+    return value
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "seq" or not number.isdigit():
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest(
-            "cursor is not valid; pass next_cursor from the previous page"
-        ) from None
+    number = _decode(cursor, "seq")
+    if not (number.isascii() and number.isdigit()) or int(number) > _MAX_SEQ:
+        raise InvalidRequest("cursor is not valid; pass next_cursor from the previous page")
+    return int(number)
+
+
+def paginate_items(items: Sequence[T], key: Callable[[T], str], page: PageRequest) -> Page[T]:
+    """Page through ``items`` already in newest-first order, by a stable string key."""
+    start = 0
+    if page.cursor is not None:
+        after = _decode(page.cursor, "key")
+        keys = [key(item) for item in items]
+        if after not in keys:
+            raise InvalidRequest("cursor is not valid; pass next_cursor from the previous page")
+        start = keys.index(after) + 1
+    chosen = list(items[start : start + page.limit])
+    more = start + page.limit < len(items)
+    return Page(items=chosen, next_cursor=encode_cursor(key(chosen[-1])) if more else None)
 
 
 def paginate(
