@@ -1,32 +1,41 @@
 """federation: an OIDC identity-federation token issuer for agent runs.
 
 The library's public surface is what ``__all__`` names; everything else is private to
-the package and may change.
+the package and may change. Names load on first use, so that the CLI starts without
+loading the web and database layers it does not need.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from federation.clock import Clock, ManualClock, SystemClock
-from federation.durations import DurationPolicy, Grant, format_duration, parse_duration
-from federation.errors import (
-    AuthenticationRequired,
-    ConfigurationError,
-    Conflict,
-    FederationError,
-    InternalError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotAuthorized,
-    OperationNotSupported,
-    ResourceNotFound,
-    ResourceUnavailable,
-    VerificationFailed,
-)
-from federation.issuance import IssuedToken, IssueRequest, TokenIssuer
-from federation.keys import FileKeyStore, Keyring, KeyStore, LocalSigner, Signer
-from federation.settings import Settings, load_settings
-from federation.subjects import COMPONENTS, SubjectContext, SubjectRenderer, parse_template
-from federation.tokens import Claims
+_EXPORTS = {
+    "federation.clock": ("Clock", "ManualClock", "SystemClock"),
+    "federation.durations": ("DurationPolicy", "Grant", "format_duration", "parse_duration"),
+    "federation.errors": (
+        "AuthenticationRequired",
+        "ConfigurationError",
+        "Conflict",
+        "FederationError",
+        "InternalError",
+        "InvalidRequest",
+        "MethodNotAllowed",
+        "NotAuthorized",
+        "OperationNotSupported",
+        "ResourceNotFound",
+        "ResourceUnavailable",
+        "VerificationFailed",
+    ),
+    "federation.issuance": ("IssueRequest", "IssuedToken", "TokenIssuer"),
+    "federation.keys": ("FileKeyStore", "KeyStore", "Keyring", "LocalSigner", "Signer"),
+    "federation.settings": ("Settings", "load_settings"),
+    "federation.subjects": ("COMPONENTS", "SubjectContext", "SubjectRenderer", "parse_template"),
+    "federation.tokens": ("Claims",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "COMPONENTS",
@@ -65,3 +74,40 @@ __all__ = [
     "parse_duration",
     "parse_template",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'federation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from federation.clock import Clock, ManualClock, SystemClock
+    from federation.durations import DurationPolicy, Grant, format_duration, parse_duration
+    from federation.errors import (
+        AuthenticationRequired,
+        ConfigurationError,
+        Conflict,
+        FederationError,
+        InternalError,
+        InvalidRequest,
+        MethodNotAllowed,
+        NotAuthorized,
+        OperationNotSupported,
+        ResourceNotFound,
+        ResourceUnavailable,
+        VerificationFailed,
+    )
+    from federation.issuance import IssuedToken, IssueRequest, TokenIssuer
+    from federation.keys import FileKeyStore, Keyring, KeyStore, LocalSigner, Signer
+    from federation.settings import Settings, load_settings
+    from federation.subjects import COMPONENTS, SubjectContext, SubjectRenderer, parse_template
+    from federation.tokens import Claims

@@ -21,9 +21,10 @@ def parse_duration(text: str) -> int:
     """Seconds in ``text``; :class:`InvalidRequest` when it is not of the grammar."""
     match = _GRAMMAR.fullmatch(text.strip()) if len(text) <= 32 else None
     if match is None or not any(match.groups()):
+        # NOTE: the value is not echoed: whatever was sent may be a misplaced secret.
         raise InvalidRequest(
-            f"duration {text[:32]!r} is not valid: use hours, minutes and seconds in "
-            "that order, such as 15m, 1h, 2h30m or 90s"
+            "duration is not valid: use hours, minutes and seconds in that order, such "
+            "as 15m, 1h, 2h30m or 90s"
         )
     hours, minutes, seconds = (int(part or 0) for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds

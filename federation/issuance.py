@@ -21,7 +21,8 @@ from federation.clock import Clock
 from federation.durations import DurationPolicy, Grant, parse_duration
 from federation.errors import Conflict, InvalidRequest, NotAuthorized, OperationNotSupported
 from federation.keys import ALGORITHMS, Keyring
-from federation.runs import FINISHED, WAITING, get_run
+from federation.run_states import FINISHED, WAITING
+from federation.runs import get_run
 from federation.settings import Settings
 from federation.store.models import IssuedToken as AuditRow
 from federation.store.models import Run

@@ -12,7 +12,6 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,25 +20,9 @@ from sqlalchemy.orm import Session
 from federation.accounts import get_principal
 from federation.auth import Caller, new_workload_token, secret_hash
 from federation.errors import Conflict, InvalidRequest, OperationNotSupported, ResourceNotFound
+from federation.run_states import FINISHED, RunState
 from federation.store.models import Run
 from federation.store.pagination import Page, PageRequest, paginate
-
-
-class RunState(StrEnum):
-    QUEUED = "QUEUED"
-    PENDING = "PENDING"
-    CLAIMED = "CLAIMED"
-    INPROGRESS = "INPROGRESS"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    BLOCKED = "BLOCKED"
-    ERROR = "ERROR"
-    CANCELLED = "CANCELLED"
-
-
-RUNNING = frozenset({RunState.CLAIMED, RunState.INPROGRESS})
-WAITING = frozenset({RunState.QUEUED, RunState.PENDING, RunState.BLOCKED})
-FINISHED = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ERROR, RunState.CANCELLED})
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 

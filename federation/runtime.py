@@ -63,7 +63,7 @@ def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = Fals
 
 def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
     """Open what `serve` needs; refuse an old schema or missing keys with a clear error."""
-    store = Store.from_url(settings.database_url)
+    store = Store.from_url(settings.database_url, create=False)
     store.check_schema()
     keyring = open_keyring(settings, clock)
     keyring.ensure()
@@ -74,7 +74,7 @@ def app_from_environment() -> FastAPI:
     """Factory for server worker processes (``uvicorn --factory``)."""
     settings = load_settings()
     clock = SystemClock()
-    store = Store.from_url(settings.database_url)
+    store = Store.from_url(settings.database_url, create=False)
     store.check_schema()
     keyring = open_keyring(settings, clock)
     keyring.load()

@@ -15,6 +15,7 @@ inside a value stays readable, as in Oz's ``skill_spec:acme/repo_path_to_skill``
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ COMPONENTS = (
     "host",
 )
 DEFAULT_TEMPLATE = ("principal",)
+_NAME = re.compile(r"[a-z][a-z_]{0,31}")
 TEAM_COMPONENTS = frozenset({"teams", "scoped_principal"})
 
 # GCP maps `sub` to google.subject, which may not exceed 127 bytes; 255 is the common
@@ -80,8 +82,10 @@ def parse_template(components: Sequence[str] | None) -> tuple[str, ...]:
         raise InvalidRequest("subject_template needs at least one component")
     unknown = [name for name in components if name not in COMPONENTS]
     if unknown:
+        # NOTE: echo the name only when it looks like one; it may be a misplaced secret.
+        shown = f" {unknown[0]!r}" if _NAME.fullmatch(unknown[0]) else ""
         raise InvalidRequest(
-            f"unknown subject template component {unknown[0][:64]!r}; "
+            f"unknown subject template component{shown}; "
             f"valid components are {', '.join(COMPONENTS)}"
         )
     if len(set(components)) != len(components):

@@ -9,6 +9,7 @@ inside a 200 answer, which is what Oz clients parse.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
-    StringValueNode,
+    NameNode,
     Visitor,
     build_schema,
     execute_sync,
@@ -185,17 +186,13 @@ class Documents:
             try:
                 document = parse(source)
                 errors = validate(self.schema, document)
-                found = _format(errors, _literals(document)) if errors else document
+                found = _format(errors, _names(document)) if errors else document
             except GraphQLError as error:
-                found = _format([error], set())
+                found = _format([error])
             self._cache[source] = found
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         return found
-
-
-SCHEMA = build()
-DOCUMENTS = Documents(SCHEMA)
 
 
 @router.post(
@@ -217,7 +214,7 @@ async def graphql_v2(
         raise InvalidRequest("'variables' must be a JSON object")
     document = DOCUMENTS.get(body["query"])
     if isinstance(document, list):
-        return _json({"errors": _redact(document, _strings(variables))})
+        return _json({"errors": document})
     headers = request.headers
     graph_context = _Request(
         session=session,
@@ -237,51 +234,110 @@ async def graphql_v2(
         variable_values=variables,
         operation_name=operation if isinstance(operation, str) else None,
     )
-    answer: dict[str, Any] = {"data": result.data}
+    # Data is absent, not null, when variables fail before execution (GraphQL §7.1.2);
+    # resolvers never raise, so no error can null it during execution.
+    answer: dict[str, Any] = {} if result.data is None else {"data": result.data}
     if result.errors:
-        answer["errors"] = _format(result.errors, _strings(variables) | _literals(document))
+        answer["errors"] = _format(result.errors, _names(document))
     return _json(answer)
 
 
-def _strings(value: Any) -> set[str]:
-    """Every string the client sent in the variables."""
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(*(_strings(item) for item in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_strings(item) for item in value))
-    return set()
+def _format(
+    errors: Iterable[GraphQLError], names: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Errors as GraphQL answers them, minus the values the client sent: graphql-core
+    quotes rejected values (and the query's literals) in its messages, and a value may
+    be a secret. Only quoted names (of the schema or the query) survive."""
+    known = SCHEMA_NAMES | names
+    return [
+        {**error.formatted, "message": without_values(error.message, known)} for error in errors
+    ]
 
 
-def _literals(document: DocumentNode) -> set[str]:
-    """Every string literal written into the query."""
+def _names(document: DocumentNode) -> frozenset[str]:
+    """The names written in a query: fields, arguments, variables, types (not values)."""
     found: set[str] = set()
 
-    class Collect(Visitor):
-        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+    class Names(Visitor):
+        def enter_name(self, node: NameNode, *_: Any) -> None:
             found.add(node.value)
 
-    visit(document, Collect())
-    return found
+    visit(document, Names())
+    return frozenset(found)
 
 
-def _format(errors: Iterable[GraphQLError], sent: set[str]) -> list[dict[str, Any]]:
-    return _redact([dict(error.formatted) for error in errors], sent)
+def _schema_names(schema: GraphQLSchema) -> frozenset[str]:
+    names: set[str] = set()
+    for name, kind in schema.type_map.items():
+        names.add(name)
+        for field_name, field in (getattr(kind, "fields", None) or {}).items():
+            names.add(field_name)
+            names.update(getattr(field, "args", None) or {})
+        names.update(getattr(kind, "values", None) or {})
+    return frozenset(names)
 
 
-def _redact(entries: list[dict[str, Any]], sent: set[str]) -> list[dict[str, Any]]:
-    """Errors without any value the client sent: graphql-core quotes rejected values in
-    its messages, and those may be secrets."""
-    redacted = []
-    for entry in entries:
-        message = str(entry.get("message", ""))
-        for value in sorted(sent, key=len, reverse=True):
-            if value:
-                message = message.replace(value, "[redacted]")
-        redacted.append({**entry, "message": message})
-    return redacted
+def without_values(message: str, names: frozenset[str] | None = None) -> str:
+    """``message`` with every quoted string, object and list replaced by ``…``, except
+    quoted names of the schema (``'IssueTaskIdentityTokenInput'``)."""
+    known = SCHEMA_NAMES if names is None else names
+    out: list[str] = []
+    index = 0
+    while index < len(message):
+        char = message[index]
+        if char in "'\"":
+            end = _closing_quote(message, index)
+            content = message[index + 1 : end]
+            kept = _is_name_path(content, known)
+            out.append(message[index : end + 1] if kept else f"{char}…{char}")
+            index = end + 1
+        elif char in "{[":
+            end = _closing_bracket(message, index)
+            out.append(f"{char}…{'}' if char == '{' else ']'}")
+            index = end + 1
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _is_name_path(text: str, known: frozenset[str]) -> bool:
+    """``$input``, ``Int!``, ``[String!]``, ``input.subjectTemplate[0]``: names of the
+    schema, indices and punctuation only."""
+    parts = [part for part in re.split(r"[.\[\]!$():]", text) if part]
+    return bool(parts) and all(part in known or part.isdigit() for part in parts)
+
+
+def _closing_quote(text: str, start: int) -> int:
+    quote, index = text[start], start + 1
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == quote:
+            return index
+        index += 1
+    return len(text) - 1
+
+
+def _closing_bracket(text: str, start: int) -> int:
+    depth, index = 0, start
+    while index < len(text):
+        char = text[index]
+        if char in "'\"":
+            index = _closing_quote(text, index) + 1
+            continue
+        depth += 1 if char in "{[" else -1 if char in "}]" else 0
+        if depth == 0:
+            return index
+        index += 1
+    return len(text) - 1
 
 
 def _json(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
+
+
+SCHEMA = build()
+SCHEMA_NAMES = _schema_names(SCHEMA)
+DOCUMENTS = Documents(SCHEMA)

@@ -46,6 +46,8 @@ def problem_response(error: FederationError, request: Request) -> Response:
     headers = dict(error.headers)
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if error.status in (429, 503):
+        headers.setdefault("Retry-After", "1")
     return Response(
         orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )

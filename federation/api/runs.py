@@ -19,7 +19,7 @@ from federation.api.schemas import (
     Text,
 )
 from federation.auth import Scope
-from federation.runs import RunState
+from federation.run_states import RunState
 from federation.store.models import Run
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])

@@ -12,7 +12,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from federation.runs import RunState
+from federation.run_states import RunState
 
 
 def _printable(value: str) -> str:

@@ -29,6 +29,7 @@ def discovery_document(settings: Settings) -> dict[str, object]:
     summary="OpenID Connect discovery document",
     response_model=None,
 )
+@router.head("/.well-known/openid-configuration", include_in_schema=False, response_model=None)
 def openid_configuration(context: Context) -> Response:
     return Response(
         content=context.discovery,
@@ -38,6 +39,7 @@ def openid_configuration(context: Context) -> Response:
 
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)", response_model=None)
+@router.head("/.well-known/jwks.json", include_in_schema=False, response_model=None)
 def jwks(request: Request, context: Context) -> Response:
     document = context.keyring.jwks()
     headers = {

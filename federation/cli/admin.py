@@ -10,13 +10,9 @@ from urllib.parse import quote
 
 import click
 
-from federation.api.keys import key_out
 from federation.cli.common import Cli, api_key_option, output_option, paging_options
 from federation.cli.output import emit_json, emit_list, emit_one, emit_table
-from federation.clock import SystemClock
-from federation.runs import RunState
-from federation.runtime import open_keyring
-from federation.settings import load_settings
+from federation.run_states import RunState
 
 OUTPUT = output_option("text", "json")
 
@@ -284,6 +280,11 @@ def keys() -> None:
 def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
     """Show every signing key and its state."""
     if local:
+        from federation.api.keys import key_out
+        from federation.clock import SystemClock
+        from federation.runtime import open_keyring
+        from federation.settings import load_settings
+
         keyring = open_keyring(load_settings(), SystemClock())
         keyring.load()
         items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]

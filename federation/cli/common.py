@@ -12,6 +12,7 @@ import click
 
 from federation.cli.client import ApiClient
 from federation.cli.output import FORMATS
+from federation.errors import InvalidRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,14 +24,8 @@ class Cli:
     def client(self, api_key: str | None, *, admin_fallback: bool = False) -> ApiClient:
         key = api_key or (admin_key_from_file() if admin_fallback else None)
         if not key:
-            raise click.UsageError(
-                "no API key: set WARP_API_KEY or pass --api-key"
-                + (
-                    " (or run `federation init` to create the admin key file)"
-                    if admin_fallback
-                    else ""
-                )
-            )
+            hint = ", or run `federation init` for the admin key file" if admin_fallback else ""
+            raise InvalidRequest(f"no API key: set WARP_API_KEY or pass --api-key{hint}")
         return ApiClient(self.url, key)
 
 

@@ -24,9 +24,21 @@ def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Non
 
 
 def emit_record(record: Mapping[str, Any]) -> None:
-    width = max((len(key) for key in record), default=0)
-    for key, value in record.items():
+    flat = dict(_flatten(record))
+    width = max((len(key) for key in flat), default=0)
+    for key, value in flat.items():
         click.echo(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested objects as dotted keys: ``key.id``, ``key.name``."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
 
 
 def emit_list(document: Mapping[str, Any], columns: Sequence[str], output: str) -> None:

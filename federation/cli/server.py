@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 
 import click
-import uvicorn
 
-from federation.api import create_app
-from federation.clock import SystemClock
-from federation.runtime import initialize, prepare
-from federation.settings import load_settings
+# The server's layers load inside the commands: the CLI must start light (issue-token).
 
 
 @click.command()
@@ -22,6 +18,10 @@ from federation.settings import load_settings
 def init(reset_admin_key: bool) -> None:
     """Create or migrate the database, create missing signing keys, and create the
     bootstrap admin key once. Safe to run again."""
+    from federation.clock import SystemClock
+    from federation.runtime import initialize
+    from federation.settings import load_settings
+
     settings = load_settings()
     report = initialize(settings, SystemClock(), reset_admin_key=reset_admin_key)
     click.echo(f"database: schema at revision {report.revision}")
@@ -43,6 +43,13 @@ def init(reset_admin_key: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the issuer (after `federation init`)."""
+    import uvicorn
+
+    from federation.api import create_app
+    from federation.clock import SystemClock
+    from federation.runtime import prepare
+    from federation.settings import load_settings
+
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
     settings = load_settings(**overrides)
     clock = SystemClock()

@@ -11,7 +11,6 @@ import httpx
 from federation.cli.common import Cli
 from federation.cli.output import emit_json
 from federation.errors import VerificationFailed
-from federation.verify import decode, fetch_issuer_keys, verify
 
 
 def _read(token: str) -> str:
@@ -22,6 +21,8 @@ def _read(token: str) -> str:
 @click.argument("token")
 def decode_command(token: str) -> None:
     """Print a token's header and claims WITHOUT verifying it (TOKEN or - for stdin)."""
+    from federation.verify import decode
+
     decoded = decode(_read(token))
     emit_json({"header": decoded.header, "claims": decoded.claims})
     click.echo("federation: not verified; use `federation verify` to check it", err=True)
@@ -38,6 +39,8 @@ def decode_command(token: str) -> None:
 @click.pass_obj
 def verify_command(cli: Cli, token: str, audience: str, issuer: str | None, leeway: int) -> None:
     """Verify a token's signature, issuer, audience and lifetime against the live JWKS."""
+    from federation.verify import fetch_issuer_keys, verify
+
     raw = _read(token)
     with httpx.Client(timeout=10.0) as client:
         keys = fetch_issuer_keys(issuer or cli.url, client)

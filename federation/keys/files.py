@@ -7,8 +7,9 @@ Layout of the keys directory::
 
 The manifest is replaced atomically (write, fsync, rename), and a key file is written
 before the manifest names it, so a crash never leaves the manifest naming a missing key.
-Anything unreadable, corrupt, or readable by other users stops the issuer with a
-message that names the file.
+A manifest or a key file it names that is unreadable, corrupt, or readable by other
+users stops the issuer with a message that names the file; files it does not name are
+never read.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        """Engine for ``url``; creates the directory of a SQLite file (mode 0700)."""
+    def from_url(cls, url: str, *, create: bool = True) -> Store:
+        """Engine for ``url``; creates the directory of a SQLite file (mode 0700).
+        With ``create=False`` a missing SQLite file is an error rather than a new one."""
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -41,6 +42,10 @@ class Store:
         options: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
+                if not create and not Path(parsed.database).exists():
+                    raise ConfigurationError(
+                        f"the database {parsed.database} does not exist; run `federation init`"
+                    )
                 Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             options["connect_args"] = {"check_same_thread": False, "timeout": 5}
         elif parsed.get_backend_name() == "postgresql":

@@ -26,7 +26,7 @@ from federation.errors import (
     ResourceUnavailable,
 )
 from federation.issuance import IssueRequest, TokenIssuer
-from federation.runs import RunState
+from federation.run_states import RunState
 from federation.runtime import open_keyring
 from federation.store import PageRequest, Store
 from federation.store.models import ApiKey, Base, IssuedToken, Principal, Run
