@@ -9,10 +9,8 @@ inside a 200 answer, which is what Oz clients parse.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,19 +19,17 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
-    NameNode,
-    Visitor,
     build_schema,
     execute_sync,
     parse,
     validate,
-    visit,
 )
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from federation import __version__
 from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.graphql_errors import format_errors, query_names, schema_names
 from federation.api.problems import as_federation_error, trace_id
 from federation.auth import Caller
 from federation.errors import FederationError, InvalidRequest
@@ -93,6 +89,7 @@ type Mutation {
 """
 
 _RESPONSE_CONTEXT = {"serverVersion": __version__}
+MAX_QUERY_LENGTH = 8192
 
 
 @dataclass(frozen=True)
@@ -104,6 +101,7 @@ class _Request:
     workload_token: str | None
     team_uid: str | None
     trace_id: str | None
+    attempts: list[None] = field(default_factory=list)
 
 
 def _typename(value: Any, *_: Any) -> str:
@@ -113,7 +111,11 @@ def _typename(value: Any, *_: Any) -> str:
 
 def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, Any]:
     context: _Request = info.context
+    context.attempts.append(None)
     try:
+        if len(context.attempts) > 1:
+            # NOTE: aliases would otherwise mint any number of tokens in one request.
+            raise InvalidRequest("one issueTaskIdentityToken per request")
         if not context.run_id:
             raise InvalidRequest("send the run id in the X-Warp-Cloud-Agent-ID header")
         issued = context.issuer.issue(
@@ -186,9 +188,10 @@ class Documents:
             try:
                 document = parse(source)
                 errors = validate(self.schema, document)
-                found = _format(errors, _names(document)) if errors else document
+                known = SCHEMA_NAMES | query_names(document)
+                found = format_errors(errors, known) if errors else document
             except GraphQLError as error:
-                found = _format([error])
+                found = format_errors([error], SCHEMA_NAMES)
             self._cache[source] = found
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
@@ -209,6 +212,8 @@ async def graphql_v2(
         raise InvalidRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         raise InvalidRequest("a GraphQL request is a JSON object with a 'query' string")
+    if len(body["query"]) > MAX_QUERY_LENGTH:
+        raise InvalidRequest(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("'variables' must be a JSON object")
@@ -238,100 +243,8 @@ async def graphql_v2(
     # resolvers never raise, so no error can null it during execution.
     answer: dict[str, Any] = {} if result.data is None else {"data": result.data}
     if result.errors:
-        answer["errors"] = _format(result.errors, _names(document))
+        answer["errors"] = format_errors(result.errors, SCHEMA_NAMES | query_names(document))
     return _json(answer)
-
-
-def _format(
-    errors: Iterable[GraphQLError], names: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """Errors as GraphQL answers them, minus the values the client sent: graphql-core
-    quotes rejected values (and the query's literals) in its messages, and a value may
-    be a secret. Only quoted names (of the schema or the query) survive."""
-    known = SCHEMA_NAMES | names
-    return [
-        {**error.formatted, "message": without_values(error.message, known)} for error in errors
-    ]
-
-
-def _names(document: DocumentNode) -> frozenset[str]:
-    """The names written in a query: fields, arguments, variables, types (not values)."""
-    found: set[str] = set()
-
-    class Names(Visitor):
-        def enter_name(self, node: NameNode, *_: Any) -> None:
-            found.add(node.value)
-
-    visit(document, Names())
-    return frozenset(found)
-
-
-def _schema_names(schema: GraphQLSchema) -> frozenset[str]:
-    names: set[str] = set()
-    for name, kind in schema.type_map.items():
-        names.add(name)
-        for field_name, field in (getattr(kind, "fields", None) or {}).items():
-            names.add(field_name)
-            names.update(getattr(field, "args", None) or {})
-        names.update(getattr(kind, "values", None) or {})
-    return frozenset(names)
-
-
-def without_values(message: str, names: frozenset[str] | None = None) -> str:
-    """``message`` with every quoted string, object and list replaced by ``…``, except
-    quoted names of the schema (``'IssueTaskIdentityTokenInput'``)."""
-    known = SCHEMA_NAMES if names is None else names
-    out: list[str] = []
-    index = 0
-    while index < len(message):
-        char = message[index]
-        if char in "'\"":
-            end = _closing_quote(message, index)
-            content = message[index + 1 : end]
-            kept = _is_name_path(content, known)
-            out.append(message[index : end + 1] if kept else f"{char}…{char}")
-            index = end + 1
-        elif char in "{[":
-            end = _closing_bracket(message, index)
-            out.append(f"{char}…{'}' if char == '{' else ']'}")
-            index = end + 1
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
-def _is_name_path(text: str, known: frozenset[str]) -> bool:
-    """``$input``, ``Int!``, ``[String!]``, ``input.subjectTemplate[0]``: names of the
-    schema, indices and punctuation only."""
-    parts = [part for part in re.split(r"[.\[\]!$():]", text) if part]
-    return bool(parts) and all(part in known or part.isdigit() for part in parts)
-
-
-def _closing_quote(text: str, start: int) -> int:
-    quote, index = text[start], start + 1
-    while index < len(text):
-        if text[index] == "\\":
-            index += 2
-            continue
-        if text[index] == quote:
-            return index
-        index += 1
-    return len(text) - 1
-
-
-def _closing_bracket(text: str, start: int) -> int:
-    depth, index = 0, start
-    while index < len(text):
-        char = text[index]
-        if char in "'\"":
-            index = _closing_quote(text, index) + 1
-            continue
-        depth += 1 if char in "{[" else -1 if char in "}]" else 0
-        if depth == 0:
-            return index
-        index += 1
-    return len(text) - 1
 
 
 def _json(document: dict[str, Any]) -> Response:
@@ -339,5 +252,5 @@ def _json(document: dict[str, Any]) -> Response:
 
 
 SCHEMA = build()
-SCHEMA_NAMES = _schema_names(SCHEMA)
+SCHEMA_NAMES = schema_names(SCHEMA)
 DOCUMENTS = Documents(SCHEMA)

@@ -360,3 +360,33 @@ def test_malformed_request_bodies_are_400_problems(
     assert problem["type"] == "/reference/api-and-sdk/troubleshooting/errors/invalid-request/"
     assert detail in problem["detail"]
     assert problem["error"] == f"{problem['title']} ({problem['detail']})"
+
+
+def test_aliases_cannot_mint_several_tokens_in_one_request(world: World) -> None:
+    agent = world.agent()
+    query = """
+    mutation Many($input: IssueTaskIdentityTokenInput!) {
+      first: issueTaskIdentityToken(input: $input) {
+        __typename ... on IssueTaskIdentityTokenOutput { token }
+      }
+      second: issueTaskIdentityToken(input: $input) {
+        __typename ... on UserFacingError { error { __typename message } }
+      }
+    }
+    """
+    response = mutate(world.client, oz_headers(agent), query=query)
+    data = response.json()["data"]
+    assert data["first"]["__typename"] == "IssueTaskIdentityTokenOutput"
+    assert data["second"]["__typename"] == "UserFacingError"
+    assert data["second"]["error"]["message"] == "one issueTaskIdentityToken per request"
+    assert len(audit(world)) == 1
+
+
+def test_an_oversized_query_is_refused_before_parsing(world: World) -> None:
+    agent = world.agent()
+    padded = CLI_MUTATION + "#" * 9000 + "\n"
+    response = mutate(world.client, oz_headers(agent), query=padded)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "longer than" in response.json()["detail"]
+    assert audit(world) == []
