@@ -7,6 +7,7 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
 
     FederationError
     ├── InvalidRequest           400 invalid_request
+    │   ├── RequestTooLarge      413 invalid_request
     │   └── VerificationFailed   a token failed `federation verify`
     ├── AuthenticationRequired   401 authentication_required
     ├── NotAuthorized            403 not_authorized
@@ -94,6 +95,11 @@ class InvalidRequest(FederationError):
     exit_code = EXIT_USAGE
 
 
+class RequestTooLarge(InvalidRequest):
+    title = "The request is too large."
+    status = 413
+
+
 class VerificationFailed(InvalidRequest):
     title = "The token did not verify."
     exit_code = EXIT_FAILURE
@@ -160,3 +166,28 @@ class ConfigurationError(InternalError):
     title = "The issuer is not configured correctly."
     default_retryable = False
     exit_code = EXIT_CONFIG
+
+
+# Which class answers for an HTTP status, and for an Oz code: the API maps framework
+# errors with the first, the CLI turns problem bodies back into classes with the second.
+_CANONICAL: tuple[type[FederationError], ...] = (
+    InvalidRequest,
+    AuthenticationRequired,
+    NotAuthorized,
+    ResourceNotFound,
+    Conflict,
+    OperationNotSupported,
+    ResourceUnavailable,
+    InternalError,
+)
+_EXTRA: tuple[type[FederationError], ...] = (RequestTooLarge, MethodNotAllowed)
+BY_STATUS: dict[int, type[FederationError]] = {cls.status: cls for cls in _CANONICAL + _EXTRA}
+BY_CODE: dict[str, type[FederationError]] = {cls.code: cls for cls in _CANONICAL}
+
+
+def for_problem(code: str, status: int) -> type[FederationError]:
+    """The class of a problem answer: by status when it has the code, else by code."""
+    by_status = BY_STATUS.get(status)
+    if by_status is not None and by_status.code == code:
+        return by_status
+    return BY_CODE.get(code, InternalError)

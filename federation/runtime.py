@@ -5,7 +5,6 @@ This is where I/O happens at start-up (``init`` and ``serve``), and nowhere else
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from federation import accounts
 from federation.api import create_app
 from federation.clock import Clock, SystemClock
 from federation.keys import FileKeyStore, KeyRecord, Keyring
+from federation.private_files import replace_private
 from federation.settings import Settings, load_settings
 from federation.store import Store
 
@@ -53,7 +53,7 @@ def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = Fals
             if created is not None:
                 # NOTE: the file is written before the key is committed: a key nobody
                 # holds would otherwise block every later `init`.
-                write_secret(settings.admin_key_file, created.raw + "\n")
+                replace_private(settings.admin_key_file, f"{created.raw}\n".encode())
                 report.admin_key = created.raw
                 report.admin_key_file = settings.admin_key_file
         return report
@@ -79,16 +79,3 @@ def app_from_environment() -> FastAPI:
     keyring = open_keyring(settings, clock)
     keyring.load()
     return create_app(settings, store=store, keyring=keyring, clock=clock)
-
-
-def write_secret(path: Path, content: str) -> None:
-    """Write ``content`` readable by the owner only, replacing the file atomically."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)

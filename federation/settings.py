@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     jwks_max_age: Seconds = 300
     key_lead_time: Seconds = 3600
     clock_skew: int = Field(default=5, ge=0, le=300)
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
     @model_validator(mode="before")
     @classmethod

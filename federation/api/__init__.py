@@ -21,6 +21,7 @@ from federation.api import (
     wellknown,
 )
 from federation.api.deps import AppContext, TraceMiddleware
+from federation.api.limits import BodyLimitMiddleware
 from federation.clock import Clock, SystemClock
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
@@ -55,7 +56,8 @@ def create_app(
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
     )
     problems.install(app)
-    app.add_middleware(TraceMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(TraceMiddleware)  # outermost: the trace id exists for every answer
     modules = (wellknown, health, federate, graphql, principals, api_keys, runs, keys, tokens)
     for module in modules:
         app.include_router(module.router)

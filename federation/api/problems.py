@@ -16,25 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from federation.errors import (
-    AuthenticationRequired,
+    BY_STATUS,
     FederationError,
     InternalError,
     InvalidRequest,
     MethodNotAllowed,
-    NotAuthorized,
     ResourceNotFound,
     ResourceUnavailable,
 )
 
 log = logging.getLogger("federation.api")
 PROBLEM_JSON = "application/problem+json"
-_BY_STATUS: dict[int, type[FederationError]] = {
-    400: InvalidRequest,
-    401: AuthenticationRequired,
-    403: NotAuthorized,
-    404: ResourceNotFound,
-    405: MethodNotAllowed,
-}
 
 
 def trace_id(request: Request) -> str | None:
@@ -111,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        kind = _BY_STATUS.get(exc.status_code, InternalError)
+        kind = BY_STATUS.get(exc.status_code, InternalError)
         if exc.status_code == 404:
             error: FederationError = ResourceNotFound("no such endpoint")
         elif exc.status_code == 405:

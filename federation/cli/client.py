@@ -8,37 +8,13 @@ import httpx
 
 from federation import __version__
 from federation.errors import (
-    AuthenticationRequired,
-    Conflict,
+    BY_STATUS,
     FederationError,
     InternalError,
     InvalidRequest,
-    MethodNotAllowed,
-    NotAuthorized,
-    OperationNotSupported,
-    ResourceNotFound,
     ResourceUnavailable,
+    for_problem,
 )
-
-_BY_CODE: dict[str, type[FederationError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        AuthenticationRequired,
-        NotAuthorized,
-        ResourceNotFound,
-        Conflict,
-        OperationNotSupported,
-        ResourceUnavailable,
-        InternalError,
-    )
-}
-
-_BY_STATUS: dict[int, type[FederationError]] = {
-    401: AuthenticationRequired,
-    403: NotAuthorized,
-    404: ResourceNotFound,
-}
 
 
 def error_from_response(response: httpx.Response) -> FederationError:
@@ -52,12 +28,12 @@ def error_from_response(response: httpx.Response) -> FederationError:
         # Not our answer (a proxy's, or FEDERATION_URL points elsewhere).
         if status >= 500:
             return ResourceUnavailable(f"the issuer answered HTTP {status}")
-        kind = _BY_STATUS.get(status, InvalidRequest)
+        kind = BY_STATUS.get(status, InvalidRequest)
         return kind(
             f"the server answered HTTP {status} without a problem body; check FEDERATION_URL"
         )
     code = body["type"].rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
-    cls = MethodNotAllowed if status == 405 else _BY_CODE.get(code, InternalError)
+    cls = for_problem(code, status)
     detail, retryable = body.get("detail"), body.get("retryable")
     error = cls(
         detail if isinstance(detail, str) else None,

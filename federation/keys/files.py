@@ -18,7 +18,7 @@ import fcntl
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from federation.keys.signers import (
     algorithm_of,
     generate_private_key,
 )
+from federation.private_files import create_private, private_directory, replace_private
 
 MANIFEST = "keyring.json"
 _FORMAT = 1
@@ -57,7 +58,7 @@ class FileKeyStore:
         """Changes whenever the manifest does (another process rotated a key)."""
         try:
             info = self.manifest.stat()
-        except FileNotFoundError:
+        except OSError:
             return None
         return info.st_mtime_ns, info.st_size
 
@@ -72,32 +73,48 @@ class FileKeyStore:
 
     def create(self, alg: str, *, created_at: datetime, activates_at: datetime) -> StoredKey:
         """Generate a key, write it, then add it to the manifest."""
+        private_directory(self.directory)
+        with self._lock():
+            return self._create(alg, created_at, activates_at)
+
+    def create_if(
+        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
+    ) -> StoredKey | None:
+        """Create a key signing from ``now`` if ``needed(records)``: checked and created
+        under one lock, so processes starting together create one key, not several."""
+        private_directory(self.directory)
+        with self._lock():
+            records = [self._record(entry) for entry in self._read_manifest()]
+            return self._create(alg, now, now) if needed(records) else None
+
+    def _create(self, alg: str, created_at: datetime, activates_at: datetime) -> StoredKey:
         private_key = generate_private_key(alg)
         signer = LocalSigner(private_key)
         record = KeyRecord(
             kid=signer.kid, alg=alg, created_at=created_at, activates_at=activates_at
         )
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with self._lock():
-            _write_private_key(self.directory / f"{signer.kid}.pem", private_key)
-            entries = self._read_manifest()
-            entries.append(_entry(record))
-            self._write_manifest(entries)
+        create_private(self.directory / f"{signer.kid}.pem", _pem(private_key))
+        entries = self._read_manifest()
+        entries.append(_entry(record))
+        self._write_manifest(entries)
         return StoredKey(record=record, signer=signer)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialise writers of the manifest, across processes."""
-        fd = os.open(self.directory / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.directory / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot lock {self.directory}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def _load_entry(self, entry: dict[str, Any]) -> StoredKey:
+    def _record(self, entry: dict[str, Any]) -> KeyRecord:
         try:
-            record = KeyRecord(
+            return KeyRecord(
                 kid=str(entry["kid"]),
                 alg=str(entry["alg"]),
                 created_at=_time(entry["created_at"]),
@@ -105,9 +122,14 @@ class FileKeyStore:
                 retired_at=_optional_time(entry.get("retired_at")),
                 revoked_at=_optional_time(entry.get("revoked_at")),
             )
-            name = str(entry["file"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{self.manifest} has an invalid key entry: {exc}") from exc
+
+    def _load_entry(self, entry: dict[str, Any]) -> StoredKey:
+        record = self._record(entry)
+        name = entry.get("file")
+        if not isinstance(name, str):
+            raise ConfigurationError(f"{self.manifest} names no file for key {record.kid}")
         path = self.directory / Path(name).name
         signer = LocalSigner(self._read_private_key(path))
         if signer.kid != record.kid or signer.alg != record.alg:
@@ -159,29 +181,16 @@ class FileKeyStore:
         return list(document["keys"])
 
     def _write_manifest(self, entries: list[dict[str, Any]]) -> None:
-        temporary = self.manifest.with_suffix(".json.tmp")
         text = json.dumps({"format": _FORMAT, "keys": entries}, indent=2) + "\n"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.manifest)
+        replace_private(self.manifest, text.encode("utf-8"))
 
 
-def _write_private_key(path: Path, key: PrivateKey) -> None:
-    pem = key.private_bytes(
+def _pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # NOTE: created 0600 in one step, so the key is never readable by others, not even
-    # for a moment; O_EXCL refuses to overwrite an existing key.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _entry(record: KeyRecord) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -40,6 +40,12 @@ class KeyStore(Protocol):
     def create(
         self, alg: str, *, created_at: datetime, activates_at: datetime
     ) -> StoredKeyLike: ...
+
+    def create_if(
+        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
+    ) -> StoredKeyLike | None:
+        """A key signing from ``now`` if ``needed(records)``, decided and done atomically."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,16 +107,23 @@ class Keyring:
         """Create a signing key for each algorithm that has none (first start)."""
         created = []
         with self._lock:
-            self.load()
             now = self.clock.now()
-            current = self._view(now)
             for alg in algorithms:
-                if alg not in current.signers and not _pending(current.statuses, alg):
-                    key = self.store.create(alg, created_at=now, activates_at=now)
+                key = self.store.create_if(self._lacks(alg, now), alg, now=now)
+                if key is not None:
                     created.append(key.record)
-            if created:
-                self.load()
+            self.load()
         return created
+
+    def _lacks(self, alg: str, now: datetime) -> Callable[[list[KeyRecord]], bool]:
+        """Whether no key of ``alg`` signs now or is about to."""
+
+        def lacks(records: list[KeyRecord]) -> bool:
+            usable = {KeyState.ACTIVE, KeyState.NEXT}
+            found = statuses(records, now, self.verification_window)
+            return not any(s.record.alg == alg and s.state in usable for s in found)
+
+        return lacks
 
     def rotate(self, alg: str) -> KeyRecord:
         """Publish a new key now; it signs once ``lead_time`` has passed."""
@@ -163,10 +176,6 @@ class Keyring:
             view = _derive(snapshot.keys, now, self.verification_window)
             snapshot.view = view
         return view
-
-
-def _pending(key_statuses: Iterable[KeyStatus], alg: str) -> bool:
-    return any(s.record.alg == alg and s.state is KeyState.NEXT for s in key_statuses)
 
 
 def _derive(keys: tuple[StoredKeyLike, ...], now: datetime, window: timedelta) -> _View:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from federation.errors import ConfigurationError, ResourceUnavailable
+from federation.private_files import create_private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -42,11 +43,13 @@ class Store:
         options: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                if not create and not Path(parsed.database).exists():
-                    raise ConfigurationError(
-                        f"the database {parsed.database} does not exist; run `federation init`"
-                    )
-                Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                path = Path(parsed.database)
+                if not path.exists():
+                    if not create:
+                        raise ConfigurationError(
+                            f"the database {path} does not exist; run `federation init`"
+                        )
+                    create_private(path)  # NOTE: 0600: key hashes, emails, the audit log
             options["connect_args"] = {"check_same_thread": False, "timeout": 5}
         elif parsed.get_backend_name() == "postgresql":
             options["connect_args"] = {"connect_timeout": 5}

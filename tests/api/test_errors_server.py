@@ -3,7 +3,7 @@ database that is down, and a key store whose signer fails."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -159,6 +159,11 @@ class ExplodingKeyStore:
         return [self.key]
 
     def create(self, alg: str, *, created_at: datetime, activates_at: datetime) -> StoredKey:
+        raise NotImplementedError(alg)
+
+    def create_if(
+        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
+    ) -> StoredKey | None:
         raise NotImplementedError(alg)
 
 

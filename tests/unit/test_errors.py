@@ -15,6 +15,7 @@ from federation.errors import (
     MethodNotAllowed,
     NotAuthorized,
     OperationNotSupported,
+    RequestTooLarge,
     ResourceNotFound,
     ResourceUnavailable,
     VerificationFailed,
@@ -24,6 +25,7 @@ TABLE: list[tuple[type[FederationError], str, int, bool, int]] = [
     # class, code, status, retryable, exit status
     (InvalidRequest, "invalid_request", 400, False, 2),
     (VerificationFailed, "invalid_request", 400, False, 1),
+    (RequestTooLarge, "invalid_request", 413, False, 2),
     (AuthenticationRequired, "authentication_required", 401, False, 77),
     (NotAuthorized, "not_authorized", 403, False, 77),
     (ResourceNotFound, "resource_not_found", 404, False, 1),

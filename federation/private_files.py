@@ -1,0 +1,58 @@
+"""Files only their owner may read: keys, the admin key, the database.
+
+Every such file is created with mode 0600 in one step (never readable by others, not
+even for a moment), written completely and fsynced before it takes its final name, and
+lives in a directory of mode 0700. A failure is a :class:`ConfigurationError` naming the
+path, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from federation.errors import ConfigurationError
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` (0700), or tighten it to 0700 when it is ours and open to others."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+        if info.st_uid == os.getuid() and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            path.chmod(0o700)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use directory {path}: {exc.strerror}") from exc
+
+
+def create_private(path: Path, data: bytes = b"") -> None:
+    """Create ``path`` with ``data``; refuses to overwrite or to follow a symlink."""
+    private_directory(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def replace_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new private file, then rename it over ``path``."""
+    private_directory(path.parent)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from exc
