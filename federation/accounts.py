@@ -1,8 +1,11 @@
 """Principals and their API keys.
 
-Who may manage keys: an ``admin`` key manages every key. Anyone else manages only the
-personal keys of their own user, and can never hand a new key more than their own:
-its scopes must be a subset of the caller's, and it may not outlive the caller's key.
+Who may manage keys: an ``admin`` key manages every key. Without ``admin``, a user may
+create personal keys for themselves, never handing a new key more than their own (its
+scopes a subset of the caller's, its life no longer than the caller key's), and may
+delete only the key they present and the keys it created. Deleting a key deletes the
+keys created with it: a key stolen from a run's environment cannot make itself a copy
+that outlives its deletion, nor delete its owner's other keys.
 """
 
 from __future__ import annotations
@@ -107,6 +110,10 @@ def create_api_key(
         if caller is None:
             raise InvalidRequest("principal_uid is required")
         principal_uid = caller.principal_uid
+    self_service = caller if caller is not None and not caller.is_admin else None
+    if self_service is not None and principal_uid != self_service.principal_uid:
+        # NOTE: before any lookup, so that the answer tells nothing about other principals.
+        raise NotAuthorized("without the 'admin' scope you may create only your own personal keys")
     principal = get_principal(session, principal_uid)
     if type == KeyType.PERSONAL and principal.type != PrincipalType.USER:
         raise InvalidRequest(
@@ -118,8 +125,8 @@ def create_api_key(
             f"an agent key needs a service_account principal; {principal_uid} is a "
             f"{principal.type} (use type 'personal')"
         )
-    if caller is not None and not caller.is_admin:
-        _check_self_service(caller, principal_uid, type, chosen, expires_at)
+    if self_service is not None:
+        _check_self_service(self_service, type, chosen, expires_at)
     raw = new_api_key()
     row = ApiKey(
         id="ak_" + secrets.token_hex(8),
@@ -130,6 +137,7 @@ def create_api_key(
         key_hash=secret_hash(raw),
         last4=raw[-4:],
         bootstrap=bootstrap,
+        parent_key_id=self_service.key_id if self_service is not None else None,
         created_at=now,
         expires_at=expires_at,
     )
@@ -140,12 +148,11 @@ def create_api_key(
 
 def _check_self_service(
     caller: Caller,
-    principal_uid: str,
     type: str,
     scopes: Sequence[str],
     expires_at: datetime | None,
 ) -> None:
-    if principal_uid != caller.principal_uid or type != KeyType.PERSONAL:
+    if type != KeyType.PERSONAL:
         raise NotAuthorized("without the 'admin' scope you may create only your own personal keys")
     if caller.principal_type != PrincipalType.USER:
         raise NotAuthorized("only users hold personal keys")
@@ -172,17 +179,35 @@ def list_api_keys(
 
 
 def delete_api_key(session: Session, caller: Caller, key_id: str, now: datetime) -> ApiKey:
-    """Invalidate a key at once: the next request that presents it gets a 401."""
+    """Invalidate a key, and the keys created with it, at once: the next request that
+    presents any of them gets a 401."""
     key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.deleted_at.is_(None)))
-    # NOTE: someone else's key answers 404 like a missing one, so ids are no oracle.
-    if key is None or not (
-        caller.is_admin
-        or (key.principal_uid == caller.principal_uid and key.type == KeyType.PERSONAL)
-    ):
+    # NOTE: a key out of reach answers 404 like a missing one, so ids are no oracle.
+    if key is None or not (caller.is_admin or _in_lineage(session, key, caller.key_id)):
         raise ResourceNotFound(f"API key {key_id} not found")
-    key.deleted_at = now
+    doomed = [key]
+    while doomed:
+        current = doomed.pop()
+        current.deleted_at = now
+        doomed += session.scalars(
+            select(ApiKey).where(ApiKey.parent_key_id == current.id, ApiKey.deleted_at.is_(None))
+        ).all()
     session.flush()
     return key
+
+
+def _in_lineage(session: Session, key: ApiKey, ancestor_id: str) -> bool:
+    """Whether ``key`` is the key ``ancestor_id`` or was created (maybe indirectly) by it."""
+    current: ApiKey | None = key
+    for _ in range(64):  # bounded: lineages are short, and a cycle is impossible
+        if current is None:
+            return False
+        if current.id == ancestor_id:
+            return True
+        if current.parent_key_id is None:
+            return False
+        current = session.scalar(select(ApiKey).where(ApiKey.id == current.parent_key_id))
+    return False
 
 
 def bootstrap_admin(session: Session, now: datetime) -> CreatedKey | None:

@@ -118,7 +118,7 @@ class TokenIssuer:
     def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
         """Check, sign and audit. The caller commits the session before answering."""
         caller.require(Scope.FEDERATE)
-        run = get_run(session, request.run_id)
+        run = get_run(session, request.run_id, lock="share")
         self._check_run(caller, run, request.workload_token)
         template = parse_template(request.subject_template)
         needs_team = bool(TEAM_COMPONENTS & set(template))

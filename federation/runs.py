@@ -1,9 +1,10 @@
 """Runs: what a token is bound to, registered and moved by orchestrators.
 
-Only a ``runs:write`` (or ``admin``) key registers a run and sets its attributes, so
-no principal can forge the environment, skill or host that IAM policies trust. Each run
-gets a workload token, returned once and stored hashed: presenting it proves that a
-token request comes from inside the run.
+Only a ``runs:write`` (or ``admin``) key registers a run and sets its attributes, and
+without ``admin`` never for its own principal, so no principal can forge the
+environment, skill or host that IAM policies trust in its tokens. Each run gets a
+workload token, returned once and stored hashed: presenting it proves that a token
+request comes from inside the run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from federation.accounts import get_principal
 from federation.auth import Caller, new_workload_token, secret_hash
-from federation.errors import Conflict, InvalidRequest, OperationNotSupported, ResourceNotFound
+from federation.errors import (
+    Conflict,
+    InvalidRequest,
+    NotAuthorized,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from federation.run_states import FINISHED, RunState
 from federation.store.models import Run
 from federation.store.pagination import Page, PageRequest, paginate
@@ -52,6 +59,7 @@ def register_run(
     state: RunState,
     now: datetime,
 ) -> RegisteredRun:
+    _check_not_own(caller, principal_uid)
     principal = get_principal(session, principal_uid)
     if team_uid is not None and team_uid not in principal.teams:
         raise InvalidRequest(f"principal {principal_uid} is not a member of team {team_uid}")
@@ -79,11 +87,24 @@ def register_run(
     return RegisteredRun(row=run, workload_token=token)
 
 
-def get_run(session: Session, run_id: str) -> Run:
-    run = session.scalar(select(Run).where(Run.run_id == run_id))
+def get_run(session: Session, run_id: str, *, lock: str | None = None) -> Run:
+    """The run; ``lock="share"`` while issuing for it and ``"update"`` while moving it,
+    so that no token is issued for a run whose end is being committed (PostgreSQL)."""
+    statement = select(Run).where(Run.run_id == run_id)
+    if lock is not None:
+        statement = statement.with_for_update(read=lock == "share")
+    run = session.scalar(statement)
     if run is None:
         raise ResourceNotFound(f"run {run_id} not found")
     return run
+
+
+def _check_not_own(caller: Caller, principal_uid: str) -> None:
+    if not caller.is_admin and principal_uid == caller.principal_uid:
+        raise NotAuthorized(
+            "without the 'admin' scope a key cannot register or move runs of its own "
+            "principal: the run's attributes are what its tokens are trusted for"
+        )
 
 
 def list_runs(
@@ -104,8 +125,11 @@ def list_runs(
     return paginate(session, statement, Run.seq, page)
 
 
-def set_run_state(session: Session, run_id: str, state: RunState, now: datetime) -> Run:
-    run = get_run(session, run_id)
+def set_run_state(
+    session: Session, caller: Caller, run_id: str, state: RunState, now: datetime
+) -> Run:
+    run = get_run(session, run_id, lock="update")
+    _check_not_own(caller, run.principal_uid)
     if run.state in FINISHED and run.state != state:
         raise OperationNotSupported(
             f"run {run_id} is {run.state}; a finished run cannot change state"

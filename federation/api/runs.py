@@ -91,4 +91,4 @@ def update_run(
     body: RunUpdate, context: Context, session: DbSession, caller: CurrentCaller, run_id: RunIdPath
 ) -> RunOut:
     caller.require(Scope.RUNS_WRITE)
-    return run_out(runs.set_run_state(session, run_id, body.state, context.clock.now()))
+    return run_out(runs.set_run_state(session, caller, run_id, body.state, context.clock.now()))

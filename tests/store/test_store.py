@@ -207,9 +207,9 @@ def test_runs_register_once_and_finish_for_good(db: Store, clock: ManualClock) -
             now=clock.now(),
         )
     with db.session() as session:
-        runs.set_run_state(session, "r1", RunState.SUCCEEDED, clock.now())
+        runs.set_run_state(session, caller, "r1", RunState.SUCCEEDED, clock.now())
     with pytest.raises(OperationNotSupported), db.session() as session:
-        runs.set_run_state(session, "r1", RunState.INPROGRESS, clock.now())
+        runs.set_run_state(session, caller, "r1", RunState.INPROGRESS, clock.now())
     with db.session() as session:
         assert runs.get_run(session, "r1").state == RunState.SUCCEEDED
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.String(64), nullable=False),
         sa.Column("last4", sa.String(4), nullable=False),
         sa.Column("bootstrap", sa.Boolean(), nullable=False),
+        sa.Column("parent_key_id", sa.String(32), nullable=True),
         _time("created_at"),
         _time("expires_at", nullable=True),
         _time("last_used_at", nullable=True),
@@ -60,6 +61,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
     )
     op.create_index(op.f("ix_api_keys_principal_uid"), "api_keys", ["principal_uid"])
+    op.create_index(op.f("ix_api_keys_parent_key_id"), "api_keys", ["parent_key_id"])
     op.create_table(
         "runs",
         sa.Column("seq", SEQ, autoincrement=True, nullable=False),
