@@ -91,12 +91,14 @@ def test_issuance_waits_for_a_finishing_run_and_then_refuses(
 
     worker = threading.Thread(target=issue)
     worker.start()
-    assert started.wait(timeout=30)
-    worker.join(timeout=1.0)
-    assert worker.is_alive(), "issuance did not wait for the run's state change"
-    finishing.commit()
-    finishing.close()
-    worker.join(timeout=30)
+    try:
+        assert started.wait(timeout=30)
+        worker.join(timeout=1.0)
+        assert worker.is_alive(), "issuance did not wait for the run's state change"
+        finishing.commit()
+    finally:
+        finishing.close()
+        worker.join(timeout=30)
     assert not worker.is_alive()
     assert len(outcome) == 1
     assert isinstance(outcome[0], OperationNotSupported)
