@@ -47,9 +47,11 @@ class IssueRequest:
 
     run_id: str
     audience: str
-    duration: str | int | None = None  # "2h30m", or whole seconds
+    duration: str | None = None  # "2h30m"
+    duration_seconds: int | None = None  # or whole seconds
     subject_template: Sequence[str] | None = None
     team_uid: str | None = None
+    team_header: str | None = None  # X-Warp-Team-Uid
     workload_token: str | None = None
     algorithm: str | None = None
     trace_id: str | None = None
@@ -122,13 +124,10 @@ class TokenIssuer:
         self._check_run(caller, run, request.workload_token)
         template = parse_template(request.subject_template)
         needs_team = bool(TEAM_COMPONENTS & set(template))
-        team = _team(caller, run, request.team_uid, needs_team=needs_team)
+        team = _team(caller, run, _selected_team(request), needs_team=needs_team)
         audience = check_audience(request.audience)
         alg = self._algorithm(request.algorithm, audience)
-        requested = request.duration
-        grant = self.durations.grant(
-            parse_duration(requested) if isinstance(requested, str) else requested
-        )
+        grant = self.durations.grant(_requested_seconds(request))
         email = caller.email if caller.principal_type == PrincipalType.USER else None
         subject = self.renderer.render(
             template,
@@ -199,14 +198,15 @@ class TokenIssuer:
     def _check_run(self, caller: Caller, run: Run, workload_token: str | None) -> None:
         if run.principal_uid != caller.principal_uid:
             raise NotAuthorized(f"run {run.run_id} belongs to another principal")
-        if self.require_workload_token:
-            if not workload_token:
+        if not workload_token:
+            if self.require_workload_token:
                 raise NotAuthorized(
                     "a token is issued only from inside its run: send the run's workload "
                     "token in the X-Warp-Ambient-Workload-Token header"
                 )
-            if not secret_matches(workload_token, run.workload_token_hash):
-                raise NotAuthorized(f"the workload token is not that of run {run.run_id}")
+        elif not secret_matches(workload_token, run.workload_token_hash):
+            # NOTE: checked even when not required: a wrong token is never ignored.
+            raise NotAuthorized(f"the workload token is not that of run {run.run_id}")
         if run.state in WAITING:
             raise Conflict(
                 f"run {run.run_id} is {run.state}; tokens are issued once it is claimed",
@@ -216,6 +216,21 @@ class TokenIssuer:
             raise OperationNotSupported(
                 f"run {run.run_id} is {run.state}; a finished run gets no tokens"
             )
+
+
+def _selected_team(request: IssueRequest) -> str | None:
+    header, body = request.team_header, request.team_uid
+    if header is not None and body is not None and header != body:
+        raise InvalidRequest("X-Warp-Team-Uid and team_uid name different teams")
+    return header or body
+
+
+def _requested_seconds(request: IssueRequest) -> int | None:
+    if request.duration is not None and request.duration_seconds is not None:
+        raise InvalidRequest("give duration or requested_duration_seconds, not both")
+    if request.duration is not None:
+        return parse_duration(request.duration)
+    return request.duration_seconds
 
 
 def _team(caller: Caller, run: Run, selected: str | None, *, needs_team: bool) -> str | None:

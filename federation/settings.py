@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from federation.durations import DurationPolicy, format_duration, parse_duration
 from federation.errors import ConfigurationError, FederationError
 from federation.subjects import check_separator
+from federation.urls import is_loopback
 
 # Verifiers' clocks drift; a retired key stays published this long past the last expiry.
 VERIFIER_LEEWAY = timedelta(minutes=5)
@@ -113,6 +114,9 @@ class Settings(BaseSettings):
         return f"{self.issuer}/.well-known/jwks.json"
 
 
+_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*/?")
+
+
 def check_issuer(value: str) -> str:
     """An issuer verifiers can match byte for byte: https (http only on loopback),
     no query, fragment, credentials or trailing slash."""
@@ -124,10 +128,24 @@ def check_issuer(value: str) -> str:
     if any(mark in value for mark in "?#") or "@" in parts.netloc:
         raise ValueError(f"issuer {value!r} may not carry a query, fragment or credentials")
     try:
-        parts.port  # noqa: B018 - raises for an invalid port
+        port = parts.port
     except ValueError as exc:
         raise ValueError(f"issuer {value!r} has an invalid port") from exc
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.netloc.endswith(":") or port == {"https": 443, "http": 80}[parts.scheme]:
+        raise ValueError(
+            f"issuer {value!r}: drop the empty or default port (verifiers compare bytes)"
+        )
+    if parts.netloc != parts.netloc.lower():
+        raise ValueError(
+            f"issuer {value!r}: write the host in lower case (verifiers compare bytes)"
+        )
+    segments = parts.path.split("/")[1:]
+    if not _PATH.fullmatch(parts.path) or any(s in {".", ".."} for s in segments):
+        raise ValueError(
+            f"issuer {value!r}: a path may hold only letters, digits and . _ ~ - between "
+            "slashes, with no . or .. segments"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             f"issuer {value!r} must use https; plain http is allowed only on a loopback "
             "address such as 127.0.0.1 (set FEDERATION_ISSUER to the public https URL)"
@@ -138,15 +156,6 @@ def check_issuer(value: str) -> str:
             "byte, so drop the trailing slash"
         )
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _variable(location: tuple[int | str, ...]) -> str:

@@ -16,7 +16,6 @@ inside a value stays readable, as in Oz's ``skill_spec:acme/repo_path_to_skill``
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,16 +42,16 @@ GCP_SUBJECT_LIMIT = 127
 SUBJECT_LIMIT = 255
 _GCP_AUDIENCE_PREFIXES = ("//iam.googleapis.com/", "https://iam.googleapis.com/")
 
-# `%` is the escape character and `*`/`?` are wildcards in AWS StringLike conditions.
-_SEPARATOR_FORBIDDEN = frozenset('%*?"\\')
-SEPARATOR_CHOICES = frozenset(string.punctuation) - _SEPARATOR_FORBIDDEN
+# Not `%` (the escape character), `*`/`?` (AWS StringLike wildcards), nor characters that
+# identifiers and emails hold (`_ . - @ +`), which would have to be encoded in every id.
+SEPARATOR_CHOICES = frozenset("/:|;,~!^=#")
 
 
 def check_separator(separator: str) -> str:
     if len(separator) != 1 or separator not in SEPARATOR_CHOICES:
         raise ValueError(
-            f"subject separator must be one punctuation character other than "
-            f"{''.join(sorted(_SEPARATOR_FORBIDDEN))}, got {separator!r}"
+            f"subject separator must be one of {' '.join(sorted(SEPARATOR_CHOICES))}, "
+            f"got {separator!r}"
         )
     return separator
 

@@ -103,8 +103,10 @@ def verify(
         registry.validate(verified.claims)
     except JoseError as exc:
         raise VerificationFailed(_explain(exc)) from exc
-    except (ValueError, TypeError) as exc:
-        raise VerificationFailed(f"the issuer's JWKS or the token is malformed: {exc}") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise VerificationFailed(
+            f"the issuer's JWKS or the token is malformed ({type(exc).__name__})"
+        ) from exc
     return decoded
 
 

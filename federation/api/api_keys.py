@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Query, Response
 from federation import accounts
 from federation.api.deps import Context, CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
-from federation.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Identifier, ListOut
+from federation.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Identifier,
+    ListOut,
+    Lookup,
+)
 from federation.auth import mask
 from federation.store.models import ApiKey
 
@@ -64,6 +71,6 @@ def delete_api_key(
     context: Context,
     session: DbSession,
     caller: CurrentCaller,
-    key_id: Annotated[str, Path(max_length=64)],
+    key_id: Annotated[Lookup, Path()],
 ) -> None:
     accounts.delete_api_key(session, caller, key_id, context.clock.now())

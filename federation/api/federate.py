@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Request
 from federation.api.deps import Context, CurrentCaller, DbSession
 from federation.api.problems import trace_id
 from federation.api.schemas import IssueTokenBody, TokenOut
-from federation.errors import InvalidRequest
 from federation.issuance import IssuedToken, IssueRequest
 from federation.tokens import TOKEN_TYPE
 
@@ -38,21 +37,17 @@ def issue_token(
     workload_token: WorkloadToken = None,
     team_header: TeamUid = None,
 ) -> TokenOut:
-    if body.duration is not None and body.requested_duration_seconds is not None:
-        raise InvalidRequest("give duration or requested_duration_seconds, not both")
-    if team_header is not None and body.team_uid is not None and team_header != body.team_uid:
-        raise InvalidRequest("X-Warp-Team-Uid and team_uid name different teams")
     issued = context.issuer.issue(
         session,
         caller,
         IssueRequest(
             run_id=body.run_id,
             audience=body.audience,
-            duration=body.duration
-            if body.duration is not None
-            else body.requested_duration_seconds,
+            duration=body.duration,
+            duration_seconds=body.requested_duration_seconds,
             subject_template=body.subject_template,
-            team_uid=team_header or body.team_uid,
+            team_uid=body.team_uid,
+            team_header=team_header,
             workload_token=workload_token,
             algorithm=body.algorithm,
             trace_id=trace_id(request),

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
@@ -67,6 +67,9 @@ def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
         return InternalError()  # NOTE: the detail stays in the log
     if isinstance(exc, FederationError):
         return exc
+    if isinstance(exc, DataError):
+        # e.g. PostgreSQL refusing a NUL byte: the request's fault, not the server's.
+        return InvalidRequest("a value in the request cannot be stored or looked up")
     if isinstance(exc, SQLAlchemyError):
         log.error("database error (trace %s): %s", trace, type(exc).__name__)
         outage = isinstance(exc, OperationalError | PoolTimeout) or (

@@ -12,6 +12,7 @@ from federation.api.listing import Paging, list_out
 from federation.api.schemas import (
     Identifier,
     ListOut,
+    Lookup,
     RunCreate,
     RunCreated,
     RunOut,
@@ -23,7 +24,7 @@ from federation.run_states import RunState
 from federation.store.models import Run
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
-RunIdPath = Annotated[str, Path(max_length=128)]
+RunIdPath = Annotated[Lookup, Path()]
 
 
 def run_out(row: Run) -> RunOut:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from federation.run_states import RunState
 
@@ -27,6 +27,12 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 RunIdentifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,56}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_printable)]
+# What is looked up rather than stored: any printable text (a run id that cannot exist
+# is a 404, not a 400), but never a control character such as NUL.
+Lookup = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_printable)]
+Audience = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)
+]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s:%/]+@[^@\s:%/]+$", max_length=320)]
 ScopeName = Literal["federate", "runs:write", "admin"]
 Algorithm = Literal["ES256", "RS256"]
@@ -75,12 +81,12 @@ class RunUpdate(Strict):
 
 
 class IssueTokenBody(Strict):
-    run_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    audience: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    run_id: Lookup
+    audience: Audience
     duration: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="Lifetime such as 15m, 1h or 2h30m (default 1h)."
     )
-    requested_duration_seconds: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+    requested_duration_seconds: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] | None = Field(
         default=None, description="Lifetime in whole seconds, instead of duration."
     )
     subject_template: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(

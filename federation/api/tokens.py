@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from federation.api.deps import CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
-from federation.api.schemas import AuditOut, Identifier, ListOut
+from federation.api.schemas import Audience, AuditOut, Identifier, ListOut, Lookup
 from federation.auth import Scope
 from federation.store.models import IssuedToken
 from federation.store.pagination import paginate
@@ -39,9 +39,9 @@ def list_tokens(
     session: DbSession,
     caller: CurrentCaller,
     page: Paging,
-    run_id: Annotated[str | None, Query(max_length=128)] = None,
+    run_id: Annotated[Lookup | None, Query()] = None,
     principal_uid: Annotated[Identifier | None, Query()] = None,
-    audience: Annotated[str | None, Query(max_length=256)] = None,
+    audience: Annotated[Audience | None, Query()] = None,
 ) -> ListOut[AuditOut]:
     caller.require(Scope.ADMIN)
     statement = select(IssuedToken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -50,5 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        if os.environ.get("FEDERATION_DEBUG") == "1":
+            raise
+        # NOTE: one line, never a traceback (FEDERATION_DEBUG=1 shows it).
+        click.echo(f"federation: unexpected error ({type(error).__name__})", err=True)
+        sys.exit(1)
     if isinstance(result, int) and result:
         sys.exit(result)

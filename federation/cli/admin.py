@@ -288,7 +288,8 @@ def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
         keyring = open_keyring(load_settings(), SystemClock())
         keyring.load()
         items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]
-        emit_list({"items": items, "page_info": {"has_next_page": False}}, KEY_COLUMNS, output)
+        page = {"has_next_page": False, "next_cursor": None}
+        emit_list({"items": items, "page_info": page}, KEY_COLUMNS, output)
         return
     with cli.client(api_key, admin_fallback=True) as client:
         emit_list(client.request("GET", "/api/v1/keys"), KEY_COLUMNS, output)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from federation import __version__
 from federation.errors import (
     BY_STATUS,
+    ConfigurationError,
     FederationError,
     InternalError,
     InvalidRequest,
     ResourceUnavailable,
     for_problem,
 )
+from federation.urls import is_loopback
 
 
 def error_from_response(response: httpx.Response) -> FederationError:
@@ -56,6 +60,20 @@ class ApiClient:
         timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigurationError(f"FEDERATION_URL {base_url!r} is not an http(s) URL")
+        if (
+            api_key
+            and parts.scheme == "http"
+            and not is_loopback(parts.hostname)
+            and os.environ.get("FEDERATION_INSECURE_HTTP") != "1"
+        ):
+            # NOTE: an API key over plain http to another host is readable on the way.
+            raise ConfigurationError(
+                f"refusing to send an API key over plain http to {parts.hostname}: use https, "
+                "or set FEDERATION_INSECURE_HTTP=1 on a network you trust"
+            )
         headers = {"User-Agent": f"federation-cli/{__version__}"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -103,4 +121,9 @@ class ApiClient:
             raise error_from_response(response)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise ConfigurationError(
+                f"{self.base_url} answered something other than JSON: is FEDERATION_URL the issuer?"
+            ) from None

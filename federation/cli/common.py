@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
 from federation.cli.client import ApiClient
 from federation.cli.output import FORMATS
 from federation.errors import InvalidRequest
+from federation.urls import is_loopback
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,7 +24,10 @@ class Cli:
     url: str
 
     def client(self, api_key: str | None, *, admin_fallback: bool = False) -> ApiClient:
-        key = api_key or (admin_key_from_file() if admin_fallback else None)
+        # NOTE: the admin key file serves only an issuer on this machine: a stray
+        # FEDERATION_URL must not carry the admin key anywhere else.
+        local = is_loopback(urlsplit(self.url).hostname)
+        key = api_key or (admin_key_from_file() if admin_fallback and local else None)
         if not key:
             hint = ", or run `federation init` for the admin key file" if admin_fallback else ""
             raise InvalidRequest(f"no API key: set WARP_API_KEY or pass --api-key{hint}")

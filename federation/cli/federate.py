@@ -21,7 +21,7 @@ class IssueTokenCommand(GreedyCommand):
     "--run-id", envvar="OZ_RUN_ID", required=True, help="The run to issue for (env OZ_RUN_ID)."
 )
 @click.option("--audience", required=True, help="The aud claim: what the cloud expects.")
-@click.option("--duration", default="1h", show_default=True, help="Lifetime: 15m, 1h, 2h30m.")
+@click.option("--duration", help="Lifetime: 15m, 1h, 2h30m.  [default: the issuer's, 1h]")
 @click.option(
     "--subject-template",
     multiple=True,
@@ -34,7 +34,7 @@ def issue_token(
     cli: Cli,
     run_id: str,
     audience: str,
-    duration: str,
+    duration: str | None,
     subject_template: tuple[str, ...],
     api_key: str | None,
     output: str,
@@ -43,8 +43,10 @@ def issue_token(
 
     The workload token comes from WARP_WORKLOAD_TOKEN, which the run's environment sets.
     """
-    requested = parse_duration(duration)
-    body: dict[str, object] = {"run_id": run_id, "audience": audience, "duration": duration}
+    requested = parse_duration(duration) if duration is not None else None
+    body: dict[str, object] = {"run_id": run_id, "audience": audience}
+    if duration is not None:
+        body["duration"] = duration
     if subject_template:
         body["subject_template"] = list(subject_template)
     headers = {}
@@ -54,7 +56,7 @@ def issue_token(
     with cli.client(api_key) as client:
         answer = client.request("POST", "/api/v1/federate/issue-token", json=body, headers=headers)
     granted = int((_time(answer["expires_at"]) - _time(answer["issued_at"])).total_seconds())
-    if granted < requested:
+    if requested is not None and granted < requested:
         click.echo(
             f"federation: requested {format_duration(requested)}, granted "
             f"{format_duration(granted)} (the issuer's maximum)",

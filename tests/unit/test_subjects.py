@@ -329,13 +329,16 @@ def test_audience_that_only_mentions_gcp_is_not_gcp() -> None:
 # ---- separator ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("separator", ["/", "|", "#", "-", "~", "."])
-def test_separator_accepts_punctuation(separator: str) -> None:
+@pytest.mark.parametrize("separator", ["/", ":", "|", ";", ",", "~", "!", "^", "=", "#"])
+def test_separator_accepts_its_choices(separator: str) -> None:
     assert check_separator(separator) == separator
     assert SubjectRenderer(separator).separator == separator
 
 
-@pytest.mark.parametrize("separator", ["%", "*", "?", '"', "\\", "", "//", "a", "1", " ", "\n"])
+@pytest.mark.parametrize(
+    "separator",
+    ["%", "*", "?", '"', "\\", "", "//", "a", "1", " ", "\n", "_", ".", "-", "@", "+"],
+)
 def test_separator_refuses_others(separator: str) -> None:
     with pytest.raises(ValueError, match="separator"):
         check_separator(separator)
