@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.auth import (
@@ -29,7 +28,8 @@ from federation.auth import (
     parse_scopes,
     secret_hash,
 )
-from federation.errors import Conflict, InvalidRequest, NotAuthorized, ResourceNotFound
+from federation.errors import InvalidRequest, NotAuthorized, ResourceNotFound
+from federation.store.database import add_unique
 from federation.store.models import ApiKey, Principal
 from federation.store.pagination import Page, PageRequest, paginate
 
@@ -58,12 +58,7 @@ def create_principal(
         teams=list(dict.fromkeys(teams)),
         created_at=now,
     )
-    session.add(principal)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"principal {uid} already exists", retryable=False) from None
+    add_unique(session, principal, f"principal {uid}")
     return principal
 
 

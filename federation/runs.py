@@ -15,19 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.accounts import get_principal
 from federation.auth import Caller, new_workload_token, secret_hash
 from federation.errors import (
-    Conflict,
     InvalidRequest,
     NotAuthorized,
     OperationNotSupported,
     ResourceNotFound,
 )
 from federation.run_states import FINISHED, RunState
+from federation.store.database import add_unique
 from federation.store.models import Run
 from federation.store.pagination import Page, PageRequest, paginate
 
@@ -78,12 +77,7 @@ def register_run(
         created_at=now,
         updated_at=now,
     )
-    session.add(run)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"run {run.run_id} already exists", retryable=False) from None
+    add_unique(session, run, f"run {run.run_id}")
     return RegisteredRun(row=run, workload_token=token)
 
 

@@ -55,6 +55,7 @@ def create_app(
         issuer=TokenIssuer.from_settings(settings, keyring, clock),
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
     )
+    app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(TraceMiddleware)  # outermost: the trace id exists for every answer

@@ -217,7 +217,8 @@ async def graphql_v2(
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("'variables' must be a JSON object")
-    document = DOCUMENTS.get(body["query"])
+    documents: Documents = request.app.state.graphql_documents
+    document = documents.get(body["query"])
     if isinstance(document, list):
         return _json({"errors": document})
     headers = request.headers
@@ -251,6 +252,6 @@ def _json(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
+# The schema is a constant; each application keeps its own cache of documents.
 SCHEMA = build()
 SCHEMA_NAMES = schema_names(SCHEMA)
-DOCUMENTS = Documents(SCHEMA)

@@ -14,10 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.errors import ConfigurationError, ResourceUnavailable
+from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
 from federation.private_files import create_private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -150,3 +150,16 @@ def database_path(url: str) -> str | None:
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return os.path.abspath(parsed.database)
     return None
+
+
+def add_unique(session: Session, row: object, what: str) -> None:
+    """Insert ``row`` now; a duplicate unique value is a (not retryable) Conflict.
+
+    The whole unit of work is rolled back then: the request that wanted the row fails.
+    """
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"{what} already exists", retryable=False) from None
