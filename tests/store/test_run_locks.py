@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from federation import accounts, runs
+from federation import runs
 from federation.auth import authenticate
 from federation.clock import ManualClock
 from federation.errors import FederationError, OperationNotSupported
-from federation.issuance import IssueRequest, TokenIssuer
+from federation.issuance import IssueRequest
 from federation.run_states import RunState
-from federation.runtime import open_keyring
 from federation.store import Store
-from tests.conftest import make_settings
+from tests.store.seeding import seed, token_issuer
 
 
 @pytest.fixture
@@ -30,49 +29,19 @@ def pg(postgres_url: str) -> Iterator[Store]:
 def test_issuance_waits_for_a_finishing_run_and_then_refuses(
     pg: Store, clock: ManualClock, tmp_path: Path, postgres_url: str
 ) -> None:
-    settings = make_settings(tmp_path, postgres_url)
-    keyring = open_keyring(settings, clock)
-    keyring.ensure()
-    issuer = TokenIssuer.from_settings(settings, keyring, clock)
-    with pg.session() as session:
-        admin = accounts.bootstrap_admin(session, clock.now())
-        assert admin is not None
-        caller = authenticate(session, admin.raw, clock.now())
-        accounts.create_principal(
-            session, type="user", uid="u1", email=None, display_name=None, teams=[], now=clock.now()
-        )
-        key = accounts.create_api_key(
-            session,
-            caller,
-            name="k",
-            type="personal",
-            principal_uid="u1",
-            scopes=["federate"],
-            expires_in="1d",
-            now=clock.now(),
-        )
-        run = runs.register_run(
-            session,
-            caller,
-            run_id="r1",
-            principal_uid="u1",
-            team_uid=None,
-            environment=None,
-            agent_name=None,
-            skill_spec=None,
-            host=None,
-            state=RunState.INPROGRESS,
-            now=clock.now(),
-        )
+    issuer = token_issuer(tmp_path, postgres_url, clock)
+    seeded = seed(pg, clock)
 
     finishing = pg.new_session()
-    runs.set_run_state(finishing, caller, "r1", RunState.SUCCEEDED, clock.now())  # not committed
+    runs.set_run_state(
+        finishing, seeded.admin, "r1", RunState.SUCCEEDED, clock.now()
+    )  # not committed
     outcome: list[object] = []
     started = threading.Event()
 
     def issue() -> None:
         with pg.session() as session:
-            agent = authenticate(session, key.raw, clock.now())
+            agent = authenticate(session, seeded.key, clock.now())
             started.set()
             try:
                 outcome.append(
@@ -82,7 +51,7 @@ def test_issuance_waits_for_a_finishing_run_and_then_refuses(
                         IssueRequest(
                             run_id="r1",
                             audience="sts.amazonaws.com",
-                            workload_token=run.workload_token,
+                            workload_token=seeded.workload_token,
                         ),
                     )
                 )

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from federation import accounts, runs
-from federation.auth import Caller, authenticate
+from federation.auth import authenticate
 from federation.clock import ManualClock
 from federation.errors import (
     AuthenticationRequired,
@@ -25,12 +25,11 @@ from federation.errors import (
     ResourceNotFound,
     ResourceUnavailable,
 )
-from federation.issuance import IssueRequest, TokenIssuer
+from federation.issuance import IssueRequest
 from federation.run_states import RunState
-from federation.runtime import open_keyring
 from federation.store import PageRequest, Store
 from federation.store.models import ApiKey, Base, IssuedToken, Principal, Run
-from tests.conftest import make_settings
+from tests.store.seeding import admin_caller, seed, token_issuer
 
 
 @pytest.fixture
@@ -39,13 +38,6 @@ def db(database_url: str) -> Iterator[Store]:
     store.migrate()
     yield store
     store.dispose()
-
-
-def admin_caller(store: Store, clock: ManualClock) -> Caller:
-    with store.session() as session:
-        created = accounts.bootstrap_admin(session, clock.now())
-        assert created is not None
-        return authenticate(session, created.raw, clock.now())
 
 
 def test_a_new_database_has_no_schema_until_migrated(database_url: str) -> None:
@@ -247,53 +239,17 @@ def test_pages_are_newest_first_without_gaps_or_repeats(db: Store, clock: Manual
 def test_issuing_writes_one_audit_row_and_no_token(
     db: Store, clock: ManualClock, tmp_path: Path, database_url: str
 ) -> None:
-    settings = make_settings(tmp_path, database_url)
-    keyring = open_keyring(settings, clock)
-    keyring.ensure()
-    issuer = TokenIssuer.from_settings(settings, keyring, clock)
-    caller = admin_caller(db, clock)
+    issuer = token_issuer(tmp_path, database_url, clock)
+    seeded = seed(db, clock)
     with db.session() as session:
-        accounts.create_principal(
-            session,
-            type="user",
-            uid="u1",
-            email="a@example.com",
-            display_name=None,
-            teams=["t1"],
-            now=clock.now(),
-        )
-        key = accounts.create_api_key(
-            session,
-            caller,
-            name="k",
-            type="personal",
-            principal_uid="u1",
-            scopes=["federate"],
-            expires_in="1d",
-            now=clock.now(),
-        )
-        registered = runs.register_run(
-            session,
-            caller,
-            run_id="r1",
-            principal_uid="u1",
-            team_uid=None,
-            environment="e1",
-            agent_name=None,
-            skill_spec=None,
-            host=None,
-            state=RunState.INPROGRESS,
-            now=clock.now(),
-        )
-    with db.session() as session:
-        agent = authenticate(session, key.raw, clock.now())
+        agent = authenticate(session, seeded.key, clock.now())
         issued = issuer.issue(
             session,
             agent,
             IssueRequest(
                 run_id="r1",
                 audience="sts.amazonaws.com",
-                workload_token=registered.workload_token,
+                workload_token=seeded.workload_token,
                 trace_id="abc",
             ),
         )

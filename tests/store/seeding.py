@@ -1,0 +1,77 @@
+"""Rows for the store suites, made through the library as the API would make them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from federation import accounts, runs
+from federation.auth import Caller, authenticate
+from federation.clock import ManualClock
+from federation.issuance import TokenIssuer
+from federation.run_states import RunState
+from federation.runtime import open_keyring
+from federation.store import Store
+from tests.conftest import make_settings
+
+
+def admin_caller(store: Store, clock: ManualClock) -> Caller:
+    with store.session() as session:
+        created = accounts.bootstrap_admin(session, clock.now())
+        assert created is not None
+        return authenticate(session, created.raw, clock.now())
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """User ``u1`` (team ``t1``) with a federate key and run ``r1``."""
+
+    admin: Caller
+    key: str
+    workload_token: str
+
+
+def seed(store: Store, clock: ManualClock, state: RunState = RunState.INPROGRESS) -> Seeded:
+    admin = admin_caller(store, clock)
+    with store.session() as session:
+        accounts.create_principal(
+            session,
+            type="user",
+            uid="u1",
+            email="a@example.com",
+            display_name=None,
+            teams=["t1"],
+            now=clock.now(),
+        )
+        key = accounts.create_api_key(
+            session,
+            admin,
+            name="k",
+            type="personal",
+            principal_uid="u1",
+            scopes=["federate"],
+            expires_in="1d",
+            now=clock.now(),
+        )
+        run = runs.register_run(
+            session,
+            admin,
+            run_id="r1",
+            principal_uid="u1",
+            team_uid="t1",
+            environment="e1",
+            agent_name=None,
+            skill_spec=None,
+            host=None,
+            state=state,
+            now=clock.now(),
+        )
+    return Seeded(admin=admin, key=key.raw, workload_token=run.workload_token)
+
+
+def token_issuer(directory: Path, database_url: str, clock: ManualClock) -> TokenIssuer:
+    """An issuer with fresh keys in ``directory``, for the database at ``database_url``."""
+    settings = make_settings(directory, database_url)
+    keyring = open_keyring(settings, clock)
+    keyring.ensure()
+    return TokenIssuer.from_settings(settings, keyring, clock)
