@@ -1,9 +1,11 @@
-"""Files only their owner may read: keys, the admin key, the database.
+"""Files written whole or not at all: keys, the admin key, the database, published
+documents.
 
-Every such file is created with mode 0600 in one step (never readable by others, not
-even for a moment), written completely and fsynced before it takes its final name, and
-lives in a directory of mode 0700. A failure is a :class:`ConfigurationError` naming the
-path, never a traceback.
+A private file (keys, the admin key, the database) is created with mode 0600 in one step
+(never readable by others, not even for a moment) in a directory of mode 0700. Every file
+is written completely and fsynced before it takes its final name, so no reader ever sees
+half of one. A failure is a :class:`ConfigurationError` naming the path, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -43,9 +45,23 @@ def create_private(path: Path, data: bytes = b"") -> None:
 def replace_private(path: Path, data: bytes) -> None:
     """Write ``data`` to a new private file, then rename it over ``path``."""
     private_directory(path.parent)
+    _replace(path, data, 0o600)
+
+
+def replace_public(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new world-readable file, then rename it over ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use directory {path.parent}: {exc.strerror}") from exc
+    _replace(path, data, 0o644)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -13,19 +13,40 @@ from fastapi import FastAPI
 
 from federation import accounts
 from federation.api import create_app
+from federation.atomic_files import replace_private
 from federation.clock import Clock, SystemClock
-from federation.keys import FileKeyStore, KeyRecord, Keyring
-from federation.private_files import replace_private
+from federation.keys import FileKeyStore, KeyRecord, Keyring, KeyStore
+from federation.keys.database import DatabaseKeyStore
+from federation.keys.kek import KeyEncryptionKey
+from federation.keys.sealed import SealedMaterial
 from federation.settings import Settings, load_settings
 from federation.store import Store
 
 
-def open_keyring(settings: Settings, clock: Clock) -> Keyring:
+def open_keyring(settings: Settings, clock: Clock, store: Store | None = None) -> Keyring:
+    """The keyring on the configured key store (``store``: the database, for the
+    ``database`` and ``aws-kms`` key stores)."""
     return Keyring(
-        FileKeyStore(settings.keys_dir),
+        key_store(settings, store),
         clock,
         verification_window=settings.verification_window,
         lead_time=timedelta(seconds=settings.key_lead_time),
+    )
+
+
+def key_store(settings: Settings, store: Store | None) -> KeyStore:
+    if settings.key_store == "file":
+        return FileKeyStore(settings.keys_dir)
+    if store is None:
+        store = Store.from_url(settings.database_url)
+    if settings.key_store == "database":
+        assert settings.kek is not None  # the settings refuse a database store without one
+        kek = KeyEncryptionKey.from_text(settings.kek.get_secret_value())
+        return DatabaseKeyStore(store, SealedMaterial(kek))
+    from federation.keys.kms import KmsMaterial, kms_client  # boto3 loads only when used
+
+    return DatabaseKeyStore(
+        store, KmsMaterial(kms_client(settings.kms_region, settings.kms_endpoint_url))
     )
 
 
@@ -43,7 +64,7 @@ def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = Fals
     store = Store.from_url(settings.database_url)
     try:
         store.migrate()
-        keyring = open_keyring(settings, clock)
+        keyring = open_keyring(settings, clock, store)
         report = InitReport(revision=store.revision(), created_keys=keyring.ensure())
         with store.session() as session:
             now = clock.now()
@@ -65,7 +86,7 @@ def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
     """Open what `serve` needs; refuse an old schema or missing keys with a clear error."""
     store = Store.from_url(settings.database_url, create=False)
     store.check_schema()
-    keyring = open_keyring(settings, clock)
+    keyring = open_keyring(settings, clock, store)
     keyring.ensure()
     return store, keyring
 
@@ -76,6 +97,6 @@ def app_from_environment() -> FastAPI:
     clock = SystemClock()
     store = Store.from_url(settings.database_url, create=False)
     store.check_schema()
-    keyring = open_keyring(settings, clock)
+    keyring = open_keyring(settings, clock, store)
     keyring.load()
     return create_app(settings, store=store, keyring=keyring, clock=clock)

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from federation.durations import DurationPolicy, format_duration, parse_duration
@@ -21,11 +28,14 @@ VERIFIER_LEEWAY = timedelta(minutes=5)
 
 
 def _seconds(value: Any) -> Any:
-    """Accept ``90``, ``"90"`` or the duration grammar (``"1h30m"``)."""
+    """Accept ``90``, ``"90"``, the duration grammar (``"1h30m"``) or days (``"30d"``)."""
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return int(text)
+        days = text.removesuffix("d")
+        if days != text and days.isascii() and days.isdigit():
+            return int(days) * 86400
         try:
             return parse_duration(text)
         except FederationError as exc:
@@ -34,6 +44,7 @@ def _seconds(value: Any) -> Any:
 
 
 Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
+SecondsOrOff = Annotated[int, BeforeValidator(_seconds), Field(ge=0)]
 
 
 class Settings(BaseSettings):
@@ -61,6 +72,12 @@ class Settings(BaseSettings):
     key_lead_time: Seconds = 3600
     clock_skew: int = Field(default=5, ge=0, le=300)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    key_store: Literal["file", "database", "aws-kms"] = "file"
+    kek: SecretStr | None = Field(default=None, description="Key-encryption key (database store).")
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    key_rotation_period: SecondsOrOff = 30 * 86400
+    rotation_check_interval: Seconds = 60
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +106,16 @@ class Settings(BaseSettings):
                 f"FEDERATION_DEFAULT_DURATION ({format_duration(self.default_duration)}) and "
                 f"FEDERATION_MAX_DURATION ({format_duration(self.max_duration)}) must satisfy "
                 "minimum <= default <= maximum"
+            )
+        if self.key_rotation_period and self.key_rotation_period <= self.key_lead_time:
+            raise ValueError(
+                "FEDERATION_KEY_ROTATION_PERIOD must be longer than FEDERATION_KEY_LEAD_TIME: "
+                "a key is published one lead time before it signs"
+            )
+        if self.key_store == "database" and self.kek is None:
+            raise ValueError(
+                "FEDERATION_KEY_STORE=database needs FEDERATION_KEK, the key-encryption key "
+                "(create one with `federation keys new-kek`)"
             )
         if self.key_lead_time <= self.jwks_max_age:
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import orjson
@@ -21,6 +22,7 @@ from federation.api import (
     wellknown,
 )
 from federation.api.deps import AppContext, TraceMiddleware
+from federation.api.lifespan import rotation_lifespan
 from federation.api.limits import BodyLimitMiddleware
 from federation.clock import Clock, SystemClock
 from federation.issuance import TokenIssuer
@@ -40,6 +42,11 @@ def create_app(
     """The application, on an opened store and a loaded keyring (no I/O here)."""
     clock = clock or SystemClock()
     app = FastAPI(
+        lifespan=rotation_lifespan(
+            keyring,
+            timedelta(seconds=settings.key_rotation_period),
+            settings.rotation_check_interval,
+        ),
         title="federation",
         version=__version__,
         description=DESCRIPTION,

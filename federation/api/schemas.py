@@ -169,6 +169,15 @@ class KeyOut(BaseModel):
     activates_at: datetime
     retires_at: datetime | None
     removed_at: datetime | None
+    location: str = Field(description="Where the private key lives: a file, the database, KMS.")
+
+
+class KeyChangeOut(BaseModel):
+    key: KeyOut
+    replacement: KeyOut | None = Field(description="The key that signs instead, if one had to.")
+    outstanding_tokens: int = Field(description="Unexpired tokens the key signed.")
+    outstanding_until: datetime | None = Field(description="When the last of them expires.")
+    warnings: list[str]
 
 
 class AuditOut(BaseModel):

@@ -8,7 +8,7 @@ import sys
 import click
 
 from federation import __version__
-from federation.cli import admin, federate, server, tools
+from federation.cli import admin, federate, keys, server, tools
 from federation.cli.common import Cli
 from federation.errors import FederationError
 
@@ -28,7 +28,13 @@ def cli(ctx: click.Context, url: str) -> None:
     ctx.obj = Cli(url=url)
 
 
-for command in (*server.COMMANDS, *federate.COMMANDS, *admin.COMMANDS, *tools.COMMANDS):
+for command in (
+    *server.COMMANDS,
+    *federate.COMMANDS,
+    *admin.COMMANDS,
+    *keys.COMMANDS,
+    *tools.COMMANDS,
+):
     cli.add_command(command)
 
 

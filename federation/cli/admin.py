@@ -11,7 +11,7 @@ from urllib.parse import quote
 import click
 
 from federation.cli.common import Cli, api_key_option, output_option, paging_options
-from federation.cli.output import emit_json, emit_list, emit_one, emit_table
+from federation.cli.output import emit_json, emit_list, emit_one
 from federation.run_states import RunState
 
 OUTPUT = output_option("text", "json")
@@ -260,54 +260,7 @@ def runs_set_state(cli: Cli, run_id: str, state: str, api_key: str | None, outpu
         )
 
 
-# ---- signing keys and the audit log ---------------------------------------------------
-
-KEY_COLUMNS = ("kid", "alg", "state", "created_at", "activates_at", "retires_at", "removed_at")
-
-
-@click.group()
-def keys() -> None:
-    """Signing keys (admin)."""
-
-
-@keys.command("list")
-@click.option(
-    "--local", is_flag=True, help="Read the keys directory (FEDERATION_KEYS_DIR), not the API."
-)
-@api_key_option
-@OUTPUT
-@click.pass_obj
-def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
-    """Show every signing key and its state."""
-    if local:
-        from federation.api.keys import key_out
-        from federation.clock import SystemClock
-        from federation.runtime import open_keyring
-        from federation.settings import load_settings
-
-        keyring = open_keyring(load_settings(), SystemClock())
-        keyring.load()
-        items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]
-        page = {"has_next_page": False, "next_cursor": None}
-        emit_list({"items": items, "page_info": page}, KEY_COLUMNS, output)
-        return
-    with cli.client(api_key, admin_fallback=True) as client:
-        emit_list(client.request("GET", "/api/v1/keys"), KEY_COLUMNS, output)
-
-
-@keys.command("rotate")
-@click.option("--alg", type=click.Choice(["ES256", "RS256"]), help="Default: both.")
-@api_key_option
-@OUTPUT
-@click.pass_obj
-def keys_rotate(cli: Cli, alg: str | None, api_key: str | None, output: str) -> None:
-    """Publish new keys now; they start signing after the lead time."""
-    with cli.client(api_key, admin_fallback=True) as client:
-        created = client.request("POST", "/api/v1/keys/rotate", json={"alg": alg})
-    if output == "json":
-        emit_json(created)
-    else:
-        emit_table(created["items"], KEY_COLUMNS)
+# ---- the audit log -------------------------------------------------------------------
 
 
 @click.group()
@@ -347,4 +300,4 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-COMMANDS = (whoami, principals, api_keys, runs, keys, tokens)
+COMMANDS = (whoami, principals, api_keys, runs, tokens)

@@ -1,7 +1,7 @@
 """Signing keys: the signer seam, key stores, lifecycle and the keyring."""
 
 from federation.keys.files import FileKeyStore
-from federation.keys.keyring import Jwks, Keyring, KeyStore
+from federation.keys.keyring import Jwks, KeyChange, Keyring, KeyStore
 from federation.keys.lifecycle import KeyRecord, KeyState, KeyStatus
 from federation.keys.signers import ALGORITHMS, LocalSigner, Signer
 
@@ -9,6 +9,7 @@ __all__ = [
     "ALGORITHMS",
     "FileKeyStore",
     "Jwks",
+    "KeyChange",
     "KeyRecord",
     "KeyState",
     "KeyStatus",

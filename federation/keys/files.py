@@ -27,15 +27,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from federation.errors import ConfigurationError
-from federation.keys.lifecycle import KeyRecord
+from federation.atomic_files import create_private, private_directory, replace_private
+from federation.errors import ConfigurationError, ResourceNotFound
+from federation.keys.lifecycle import KeyRecord, changed
 from federation.keys.signers import (
     LocalSigner,
     PrivateKey,
     algorithm_of,
     generate_private_key,
 )
-from federation.private_files import create_private, private_directory, replace_private
 
 MANIFEST = "keyring.json"
 _FORMAT = 1
@@ -53,6 +53,8 @@ class FileKeyStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.manifest = directory / MANIFEST
+        # A key file never changes once written (O_EXCL): parse each one once.
+        self._signers: dict[str, LocalSigner] = {}
 
     def version(self) -> tuple[int, int] | None:
         """Changes whenever the manifest does (another process rotated a key)."""
@@ -78,14 +80,37 @@ class FileKeyStore:
             return self._create(alg, created_at, activates_at)
 
     def create_if(
-        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
+        self,
+        plan: Callable[[list[KeyRecord]], datetime | None],
+        alg: str,
+        *,
+        created_at: datetime,
     ) -> StoredKey | None:
-        """Create a key signing from ``now`` if ``needed(records)``: checked and created
-        under one lock, so processes starting together create one key, not several."""
+        """Create a key if ``plan(records)`` says when it signs: decided and created under
+        one lock, so processes that decide together (to start, to rotate) create one key."""
         private_directory(self.directory)
         with self._lock():
-            records = [self._record(entry) for entry in self._read_manifest()]
-            return self._create(alg, now, now) if needed(records) else None
+            starts = plan([self._record(entry) for entry in self._read_manifest()])
+            return None if starts is None else self._create(alg, created_at, starts)
+
+    def update(
+        self,
+        kid: str,
+        *,
+        activates_at: datetime | None = None,
+        retired_at: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> KeyRecord:
+        """Set ``activates_at``, ``retired_at`` or ``revoked_at`` of one key."""
+        with self._lock():
+            entries = self._read_manifest()
+            for index, entry in enumerate(entries):
+                if entry.get("kid") == kid:
+                    record = changed(self._record(entry), activates_at, retired_at, revoked_at)
+                    entries[index] = {**entry, **_entry(record)}
+                    self._write_manifest(entries)
+                    return record
+        raise ResourceNotFound(f"signing key {kid} not found")
 
     def _create(self, alg: str, created_at: datetime, activates_at: datetime) -> StoredKey:
         private_key = generate_private_key(alg)
@@ -97,7 +122,7 @@ class FileKeyStore:
         entries = self._read_manifest()
         entries.append(_entry(record))
         self._write_manifest(entries)
-        return StoredKey(record=record, signer=signer)
+        return StoredKey(record=self._record(entries[-1]), signer=signer)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -121,6 +146,7 @@ class FileKeyStore:
                 activates_at=_time(entry["activates_at"]),
                 retired_at=_optional_time(entry.get("retired_at")),
                 revoked_at=_optional_time(entry.get("revoked_at")),
+                location=f"file {self.directory / Path(str(entry.get('file', ''))).name}",
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"{self.manifest} has an invalid key entry: {exc}") from exc
@@ -131,12 +157,13 @@ class FileKeyStore:
         if not isinstance(name, str):
             raise ConfigurationError(f"{self.manifest} names no file for key {record.kid}")
         path = self.directory / Path(name).name
-        signer = LocalSigner(self._read_private_key(path))
+        signer = self._signers.get(record.kid) or LocalSigner(self._read_private_key(path))
         if signer.kid != record.kid or signer.alg != record.alg:
             raise ConfigurationError(
                 f"key file {path} holds a {signer.alg} key with kid {signer.kid}, but "
                 f"{self.manifest} expects {record.alg} kid {record.kid}"
             )
+        self._signers[record.kid] = signer
         return StoredKey(record=record, signer=signer)
 
     def _read_private_key(self, path: Path) -> PrivateKey:

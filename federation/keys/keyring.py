@@ -28,8 +28,12 @@ class StoredKeyLike(Protocol):
     def signer(self) -> Signer: ...
 
 
+# Given the stored keys, when a new key should start signing; None: no new key.
+Plan = Callable[[list[KeyRecord]], datetime | None]
+
+
 class KeyStore(Protocol):
-    """Where keys live (a directory today; a database or a KMS behind the same seam)."""
+    """Where keys live: a directory, the database (sealed), or AWS KMS."""
 
     def version(self) -> Hashable | None:
         """A value that changes whenever the stored keys do."""
@@ -37,15 +41,29 @@ class KeyStore(Protocol):
 
     def load(self) -> Iterable[StoredKeyLike]: ...
 
-    def create(
-        self, alg: str, *, created_at: datetime, activates_at: datetime
-    ) -> StoredKeyLike: ...
-
-    def create_if(
-        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
-    ) -> StoredKeyLike | None:
-        """A key signing from ``now`` if ``needed(records)``, decided and done atomically."""
+    def create_if(self, plan: Plan, alg: str, *, created_at: datetime) -> StoredKeyLike | None:
+        """Create a key of ``alg`` if ``plan`` says when it signs. Deciding and creating
+        happen under one lock across processes, so replicas deciding together act once."""
         ...
+
+    def update(
+        self,
+        kid: str,
+        *,
+        activates_at: datetime | None = None,
+        retired_at: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> KeyRecord:
+        """Set the times given (``None``: leave as is) of one key."""
+        ...
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """What a retirement or revocation did: the key, and the key that signs instead."""
+
+    record: KeyRecord
+    replacement: KeyRecord | None
 
 
 @dataclass(frozen=True)
@@ -103,40 +121,114 @@ class Keyring:
         self._snapshot = _Snapshot(keys=tuple(self.store.load()), version=version)
         self._checked_at = time.monotonic()
 
+    # ---- changes ----------------------------------------------------------------------
+
     def ensure(self, algorithms: Iterable[str] = ALGORITHMS) -> list[KeyRecord]:
-        """Create a signing key for each algorithm that has none (first start)."""
+        """Create a key signing at once for each algorithm with none (first start)."""
+        return self._create(algorithms, lambda alg, now: self._unless_usable(alg, now, now))
+
+    def rotate(self, alg: str) -> KeyRecord:
+        """Publish a new key now; it signs once ``lead_time`` has passed (at once when no
+        key signs yet: then there is no verifier to warn in advance)."""
+        if alg not in ALGORITHMS:
+            raise InvalidRequest(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+
+        def plan(records: list[KeyRecord], now: datetime) -> datetime:
+            return now + self.lead_time if self._signing(records, alg, now) else now
+
+        created = self._create([alg], lambda _, now: lambda records: plan(records, now))
+        return created[0]
+
+    def rotate_due(
+        self, period: timedelta, algorithms: Iterable[str] = ALGORITHMS
+    ) -> list[KeyRecord]:
+        """The scheduled rotation: publish a successor ``lead_time`` before the active key
+        of an algorithm has signed for ``period``, unless one is published already."""
+
+        def plan(alg: str, now: datetime) -> Plan:
+            def due(records: list[KeyRecord]) -> datetime | None:
+                mine = [
+                    s
+                    for s in statuses(records, now, self.verification_window)
+                    if s.record.alg == alg
+                ]
+                if any(s.state is KeyState.NEXT for s in mine):
+                    return None
+                active = [s.record.activates_at for s in mine if s.state is KeyState.ACTIVE]
+                if not active:
+                    return now  # nothing signs: a key at once
+                publish_at = max(active) + period - self.lead_time
+                return now + self.lead_time if publish_at <= now else None
+
+            return due
+
+        return self._create(algorithms, plan)
+
+    def retire(self, kid: str) -> KeyChange:
+        """Emergency: stop signing with ``kid`` now. It stays published for its tokens; a
+        ``next`` key of its algorithm signs at once, or a new one is made."""
+        with self._lock:
+            now = self.clock.now()
+            return self._replace(self.store.update(kid, retired_at=now), now)
+
+    def revoke(self, kid: str) -> KeyChange:
+        """Compromise: drop ``kid`` from the JWKS now. Tokens it signed stop verifying."""
+        with self._lock:
+            now = self.clock.now()
+            return self._replace(self.store.update(kid, revoked_at=now), now)
+
+    def _replace(self, record: KeyRecord, now: datetime) -> KeyChange:
+        """When no key of ``record``'s algorithm signs any more, make one sign now: the
+        newest ``next`` key (published already, though perhaps not yet in every verifier's
+        cache), or else a new key."""
+        found = statuses(self._records(), now, self.verification_window)
+        mine = [s for s in found if s.record.alg == record.alg]
+        replacement = None
+        if not any(s.state is KeyState.ACTIVE for s in mine):
+            pending = [s.record for s in mine if s.state is KeyState.NEXT]
+            if pending:
+                newest = max(pending, key=lambda r: r.activates_at)
+                replacement = self.store.update(newest.kid, activates_at=now)
+            else:
+                made = self.store.create_if(
+                    self._unless_usable(record.alg, now, now), record.alg, created_at=now
+                )
+                replacement = made.record if made is not None else None
+        self.load()
+        return KeyChange(record=record, replacement=replacement)
+
+    def _create(
+        self, algorithms: Iterable[str], plan: Callable[[str, datetime], Plan]
+    ) -> list[KeyRecord]:
         created = []
         with self._lock:
             now = self.clock.now()
             for alg in algorithms:
-                key = self.store.create_if(self._lacks(alg, now), alg, now=now)
+                key = self.store.create_if(plan(alg, now), alg, created_at=now)
                 if key is not None:
                     created.append(key.record)
-            self.load()
+            if created or not self._snapshot.keys:
+                self.load()
         return created
 
-    def _lacks(self, alg: str, now: datetime) -> Callable[[list[KeyRecord]], bool]:
-        """Whether no key of ``alg`` signs now or is about to."""
+    def _unless_usable(self, alg: str, now: datetime, starts: datetime) -> Plan:
+        """A key starting at ``starts`` unless one of ``alg`` signs or is about to."""
 
-        def lacks(records: list[KeyRecord]) -> bool:
+        def plan(records: list[KeyRecord]) -> datetime | None:
             usable = {KeyState.ACTIVE, KeyState.NEXT}
             found = statuses(records, now, self.verification_window)
-            return not any(s.record.alg == alg and s.state in usable for s in found)
+            return None if any(s.record.alg == alg and s.state in usable for s in found) else starts
 
-        return lacks
+        return plan
 
-    def rotate(self, alg: str) -> KeyRecord:
-        """Publish a new key now; it signs once ``lead_time`` has passed."""
-        if alg not in ALGORITHMS:
-            raise InvalidRequest(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
-        with self._lock:
-            self.load()
-            now = self.clock.now()
-            # NOTE: with no key signing yet there is no verifier to warn in advance.
-            starts = now + self.lead_time if alg in self._view(now).signers else now
-            key = self.store.create(alg, created_at=now, activates_at=starts)
-            self.load()
-        return key.record
+    def _signing(self, records: list[KeyRecord], alg: str, now: datetime) -> bool:
+        found = statuses(records, now, self.verification_window)
+        return any(s.record.alg == alg and s.state is KeyState.ACTIVE for s in found)
+
+    def _records(self) -> list[KeyRecord]:
+        return [key.record for key in self.store.load()]
+
+    # ---- reading ------------------------------------------------------------------------
 
     def statuses(self) -> tuple[KeyStatus, ...]:
         return self._current().statuses

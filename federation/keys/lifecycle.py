@@ -18,7 +18,7 @@ moment a key changes state:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -43,6 +43,7 @@ class KeyRecord:
     activates_at: datetime
     retired_at: datetime | None = None
     revoked_at: datetime | None = None
+    location: str = ""  # where the private key lives: a file, the database, a KMS key
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,18 @@ def _state(
     if retires_at is not None and now >= retires_at:
         return KeyState.RETIRED
     return KeyState.ACTIVE
+
+
+def changed(
+    record: KeyRecord,
+    activates_at: datetime | None = None,
+    retired_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> KeyRecord:
+    """``record`` with the times given set (``None``: unchanged)."""
+    return replace(
+        record,
+        activates_at=activates_at or record.activates_at,
+        retired_at=retired_at or record.retired_at,
+        revoked_at=revoked_at or record.revoked_at,
+    )

@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.atomic_files import create_private
 from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
-from federation.private_files import create_private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

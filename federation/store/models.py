@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -131,3 +132,23 @@ class IssuedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     api_key_id: Mapped[str] = mapped_column(String(32))
     trace_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class SigningKey(Base):
+    """A signing key kept in the database (the ``database`` and ``aws-kms`` key stores):
+    its lifecycle times, its public key, and either its private key sealed with the
+    key-encryption key or the id of the KMS key that holds it."""
+
+    __tablename__ = "signing_keys"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    kid: Mapped[str] = mapped_column(String(128), unique=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    backend: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kms_key_id: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activates_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

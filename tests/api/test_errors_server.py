@@ -162,9 +162,19 @@ class ExplodingKeyStore:
         raise NotImplementedError(alg)
 
     def create_if(
-        self, needed: Callable[[list[KeyRecord]], bool], alg: str, *, now: datetime
+        self, plan: Callable[[list[KeyRecord]], datetime | None], alg: str, *, created_at: datetime
     ) -> StoredKey | None:
         raise NotImplementedError(alg)
+
+    def update(
+        self,
+        kid: str,
+        *,
+        activates_at: datetime | None = None,
+        retired_at: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> KeyRecord:
+        raise NotImplementedError(kid)
 
 
 def test_unexpected_exception_is_a_bare_internal_error(

@@ -1,0 +1,160 @@
+"""``federation keys ...`` and ``federation publish``: signing keys and their documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import click
+
+from federation.cli.common import Cli, api_key_option, output_option
+from federation.cli.output import emit_json, emit_list, emit_record, emit_table
+
+OUTPUT = output_option("text", "json")
+KEY_COLUMNS = (
+    "kid",
+    "alg",
+    "state",
+    "created_at",
+    "activates_at",
+    "retires_at",
+    "removed_at",
+    "location",
+)
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys (admin): list, rotate, retire, revoke."""
+
+
+@keys.command("list")
+@click.option("--local", is_flag=True, help="Read the key store directly, not the API.")
+@api_key_option
+@OUTPUT
+@click.pass_obj
+def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
+    """Show every signing key: state, times, and where it lives."""
+    if local:
+        from federation.api.keys import key_out
+
+        keyring = _local_keyring()
+        items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]
+        page = {"has_next_page": False, "next_cursor": None}
+        emit_list({"items": items, "page_info": page}, KEY_COLUMNS, output)
+        return
+    with cli.client(api_key, admin_fallback=True) as client:
+        emit_list(client.request("GET", "/api/v1/keys", params={"limit": 500}), KEY_COLUMNS, output)
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["ES256", "RS256"]), help="Default: both.")
+@api_key_option
+@OUTPUT
+@click.pass_obj
+def keys_rotate(cli: Cli, alg: str | None, api_key: str | None, output: str) -> None:
+    """Publish new keys now; they start signing after the lead time."""
+    with cli.client(api_key, admin_fallback=True) as client:
+        created = client.request("POST", "/api/v1/keys/rotate", json={"alg": alg})
+    if output == "json":
+        emit_json(created)
+    else:
+        emit_table(created["items"], KEY_COLUMNS)
+
+
+@keys.command("retire")
+@click.argument("kid")
+@api_key_option
+@OUTPUT
+@click.pass_obj
+def keys_retire(cli: Cli, kid: str, api_key: str | None, output: str) -> None:
+    """Emergency: stop signing with KID now. Its tokens still verify until they expire."""
+    with cli.client(api_key, admin_fallback=True) as client:
+        change = client.request("POST", f"/api/v1/keys/{quote(kid, safe='')}/retire")
+    _emit_change(change, output)
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@click.option("--yes", is_flag=True, help="Confirm: tokens signed by KID stop verifying.")
+@api_key_option
+@OUTPUT
+@click.pass_obj
+def keys_revoke(cli: Cli, kid: str, yes: bool, api_key: str | None, output: str) -> None:
+    """Compromise: drop KID from the JWKS now. Every token it signed stops verifying."""
+    if not yes:
+        raise click.UsageError(
+            "revoking breaks every unexpired token the key signed; add --yes to confirm "
+            "(or retire it instead, which breaks nothing)"
+        )
+    with cli.client(api_key, admin_fallback=True) as client:
+        change = client.request("POST", f"/api/v1/keys/{quote(kid, safe='')}/revoke")
+    _emit_change(change, output)
+
+
+@keys.command("new-kek")
+def keys_new_kek() -> None:
+    """Print a fresh key-encryption key for FEDERATION_KEK (the database key store)."""
+    from federation.keys.kek import new_kek
+
+    click.echo(new_kek())
+    click.echo(
+        "federation: keep it in a secret store; without it the keys cannot be read", err=True
+    )
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write .well-known/openid-configuration and .well-known/jwks.json under this directory.",
+)
+@click.option(
+    "--gcp-jwks",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JWKS to upload to a GCP workload identity provider (--jwk-json-path).",
+)
+def publish(out_dir: Path | None, gcp_jwks: Path | None) -> None:
+    """Write the discovery and JWKS documents for static hosting of a private issuer.
+
+    Reads the key store directly (the same settings as `serve`). Run it again after
+    every rotation, and at least once per key lead time, so that the published JWKS
+    shows a new key before it signs.
+    """
+    from federation.publishing import write_gcp_jwks, write_static
+
+    if out_dir is None and gcp_jwks is None:
+        raise click.UsageError("give --out DIR, --gcp-jwks FILE, or both")
+    from federation.settings import load_settings
+
+    settings = load_settings()
+    keyring = _local_keyring(settings)
+    for path in write_static(out_dir, settings, keyring) if out_dir is not None else []:
+        click.echo(f"wrote {path}", err=True)
+    if gcp_jwks is not None:
+        write_gcp_jwks(gcp_jwks, keyring)
+        click.echo(f"wrote {gcp_jwks}", err=True)
+
+
+def _local_keyring(settings: Any = None) -> Any:
+    from federation.clock import SystemClock
+    from federation.runtime import open_keyring
+    from federation.settings import load_settings
+
+    keyring = open_keyring(settings or load_settings(), SystemClock())
+    keyring.load()
+    return keyring
+
+
+def _emit_change(change: dict[str, Any], output: str) -> None:
+    if output == "json":
+        emit_json(change)
+        return
+    emit_record({"key": change["key"], "replacement": change["replacement"] or "-"})
+    for warning in change["warnings"]:
+        click.echo(f"federation: warning: {warning}", err=True)
+
+
+COMMANDS = (keys, publish)
