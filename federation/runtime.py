@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from federation import accounts
+from federation import accounts, logs
 from federation.api import create_app
 from federation.atomic_files import replace_private
 from federation.clock import Clock, SystemClock
@@ -93,6 +93,7 @@ def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
 
 def app_from_environment() -> FastAPI:
     """Factory for server worker processes (``uvicorn --factory``)."""
+    logs.configure()
     settings = load_settings()
     clock = SystemClock()
     store = Store.from_url(settings.database_url, create=False)

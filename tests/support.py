@@ -142,6 +142,7 @@ class LiveServer:
     env: dict[str, str]
     admin_key: str
     home: Path
+    log: Path
 
     def cli(
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
@@ -159,8 +160,12 @@ class LiveServer:
         )
 
 
-def start_server(home: Path, database_url: str) -> Iterator[LiveServer]:
-    """`federation init`, then `federation serve` on a free loopback port; stopped after."""
+def start_server(
+    home: Path, database_url: str, settings: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """`federation init`, then `federation serve` on a free loopback port; stopped after.
+
+    ``settings`` adds environment variables; several servers may share one ``home``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -174,6 +179,7 @@ def start_server(home: Path, database_url: str) -> Iterator[LiveServer]:
         FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
         FEDERATION_PORT=str(port),
         FEDERATION_URL=url,
+        **(settings or {}),
     )
     home.mkdir(parents=True, exist_ok=True)
     init = subprocess.run(
@@ -187,14 +193,15 @@ def start_server(home: Path, database_url: str) -> Iterator[LiveServer]:
     )
     assert init.returncode == 0, init.stderr
     admin_key = (home / "var" / "admin-api-key").read_text().strip()
-    log = (home / "server.log").open("w")
+    log_path = home / f"server-{port}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         federation_command("serve"), env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         for _ in range(200):
             if process.poll() is not None:
-                raise AssertionError(f"server exited: {(home / 'server.log').read_text()}")
+                raise AssertionError(f"server exited: {log_path.read_text()}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
@@ -202,8 +209,8 @@ def start_server(home: Path, database_url: str) -> Iterator[LiveServer]:
                 pass
             time.sleep(0.05)
         else:
-            raise AssertionError(f"server did not start: {(home / 'server.log').read_text()}")
-        yield LiveServer(url=url, env=env, admin_key=admin_key, home=home)
+            raise AssertionError(f"server did not start: {log_path.read_text()}")
+        yield LiveServer(url=url, env=env, admin_key=admin_key, home=home, log=log_path)
     finally:
         process.terminate()
         try:

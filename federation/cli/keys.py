@@ -151,8 +151,8 @@ def _local_keyring(settings: Any = None) -> Any:
 def _emit_change(change: dict[str, Any], output: str) -> None:
     if output == "json":
         emit_json(change)
-        return
-    emit_record({"key": change["key"], "replacement": change["replacement"] or "-"})
+    else:
+        emit_record({"key": change["key"], "replacement": change["replacement"] or "-"})
     for warning in change["warnings"]:
         click.echo(f"federation: warning: {warning}", err=True)
 

@@ -45,11 +45,13 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the issuer (after `federation init`)."""
     import uvicorn
 
+    from federation import logs
     from federation.api import create_app
     from federation.clock import SystemClock
     from federation.runtime import prepare
     from federation.settings import load_settings
 
+    logs.configure()
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
     settings = load_settings(**overrides)
     clock = SystemClock()

@@ -52,6 +52,10 @@ class Material(Protocol):
 
     def location(self, row: SigningKey) -> str: ...
 
+    def discard(self, new: NewKey) -> None:
+        """Undo :meth:`generate` when the key could not be stored (best effort)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StoredKey:
@@ -120,8 +124,12 @@ class DatabaseKeyStore:
                 created_at=created_at,
                 activates_at=activates_at,
             )
-            session.add(row)
-            session.flush()
+            try:
+                session.add(row)
+                session.commit()
+            except BaseException:
+                self.material.discard(made)  # NOTE: no KMS key without its row
+                raise
             return StoredKey(record=self._record(row), signer=made.signer)
 
     def update(

@@ -45,6 +45,9 @@ class SealedMaterial:
     def location(self, row: SigningKey) -> str:
         return "database (sealed with FEDERATION_KEK)"
 
+    def discard(self, new: NewKey) -> None:
+        """Nothing outlives a key that was never stored."""
+
 
 def _public_der(signer: Signer) -> bytes:
     return signer.public_key.public_bytes(
