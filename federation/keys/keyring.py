@@ -125,7 +125,7 @@ class Keyring:
 
     def ensure(self, algorithms: Iterable[str] = ALGORITHMS) -> list[KeyRecord]:
         """Create a key signing at once for each algorithm with none (first start)."""
-        return self._create(algorithms, lambda alg, now: self._unless_usable(alg, now, now))
+        return self._create(algorithms, self._unless_usable)
 
     def rotate(self, alg: str) -> KeyRecord:
         """Publish a new key now; it signs once ``lead_time`` has passed (at once when no
@@ -133,11 +133,10 @@ class Keyring:
         if alg not in ALGORITHMS:
             raise InvalidRequest(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
 
-        def plan(records: list[KeyRecord], now: datetime) -> datetime:
-            return now + self.lead_time if self._signing(records, alg, now) else now
+        def plan(alg: str, now: datetime) -> Plan:
+            return lambda records: now + self.lead_time if self._signing(records, alg, now) else now
 
-        created = self._create([alg], lambda _, now: lambda records: plan(records, now))
-        return created[0]
+        return self._create([alg], plan)[0]
 
     def rotate_due(
         self, period: timedelta, algorithms: Iterable[str] = ALGORITHMS
@@ -191,7 +190,7 @@ class Keyring:
                 replacement = self.store.update(newest.kid, activates_at=now)
             else:
                 made = self.store.create_if(
-                    self._unless_usable(record.alg, now, now), record.alg, created_at=now
+                    self._unless_usable(record.alg, now), record.alg, created_at=now
                 )
                 replacement = made.record if made is not None else None
         self.load()
@@ -211,13 +210,13 @@ class Keyring:
                 self.load()
         return created
 
-    def _unless_usable(self, alg: str, now: datetime, starts: datetime) -> Plan:
-        """A key starting at ``starts`` unless one of ``alg`` signs or is about to."""
+    def _unless_usable(self, alg: str, now: datetime) -> Plan:
+        """A key signing at once, unless one of ``alg`` signs or is about to."""
 
         def plan(records: list[KeyRecord]) -> datetime | None:
             usable = {KeyState.ACTIVE, KeyState.NEXT}
             found = statuses(records, now, self.verification_window)
-            return None if any(s.record.alg == alg and s.state in usable for s in found) else starts
+            return None if any(s.record.alg == alg and s.state in usable for s in found) else now
 
         return plan
 
