@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from federation.errors import ConfigurationError, InternalError, ResourceUnavailable
 from federation.keys.database import NewKey
-from federation.keys.jwk import PublicKey, thumbprint
-from federation.keys.signers import ALGORITHMS, Signer, algorithm_of
+from federation.keys.jwk import PublicKey
+from federation.keys.signers import ALGORITHMS, KeyIdentity, Signer, algorithm_of
 from federation.store.models import SigningKey
 
 BACKEND = "aws-kms"
@@ -103,15 +103,13 @@ def kms_client(
         raise _translated(exc, "kms:*", "make an AWS KMS client") from exc
 
 
-class KmsSigner:
+class KmsSigner(KeyIdentity):
     """Signs in AWS KMS with the key ``key_id``; the private key never leaves KMS."""
 
     def __init__(self, client: Any, key_id: str, public_key: PublicKey) -> None:
+        super().__init__(public_key)
         self._client = client
         self._key_id = key_id
-        self._public = public_key
-        self._alg = algorithm_of(public_key)
-        self._kid = thumbprint(public_key)
 
     @classmethod
     def from_kms(cls, client: Any, key_id: str) -> KmsSigner:
@@ -119,18 +117,6 @@ class KmsSigner:
         with _calling_kms("kms:GetPublicKey", f"read the public key of key {key_id}"):
             answer = client.get_public_key(KeyId=key_id)
         return cls(client, key_id, _public_key(answer["PublicKey"], f"AWS KMS key {key_id}"))
-
-    @property
-    def kid(self) -> str:
-        return self._kid
-
-    @property
-    def alg(self) -> str:
-        return self._alg
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self._public
 
     def sign(self, signing_input: bytes) -> bytes:
         if len(signing_input) > MAX_SIGNING_INPUT:

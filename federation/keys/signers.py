@@ -54,14 +54,13 @@ def generate_private_key(alg: str) -> PrivateKey:
     raise ValueError(f"unsupported algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
 
 
-class LocalSigner:
-    """Signs with a private key held in this process."""
+class KeyIdentity:
+    """What every signer derives from its public key: algorithm and ``kid``."""
 
-    def __init__(self, private_key: PrivateKey) -> None:
-        self._key = private_key
-        self._public = private_key.public_key()
-        self._alg = algorithm_of(private_key)
-        self._kid = thumbprint(self._public)
+    def __init__(self, public_key: PublicKey) -> None:
+        self._public = public_key
+        self._alg = algorithm_of(public_key)
+        self._kid = thumbprint(public_key)
 
     @property
     def kid(self) -> str:
@@ -74,6 +73,14 @@ class LocalSigner:
     @property
     def public_key(self) -> PublicKey:
         return self._public
+
+
+class LocalSigner(KeyIdentity):
+    """Signs with a private key held in this process."""
+
+    def __init__(self, private_key: PrivateKey) -> None:
+        super().__init__(private_key.public_key())
+        self._key = private_key
 
     def sign(self, signing_input: bytes) -> bytes:
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
