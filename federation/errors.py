@@ -54,11 +54,14 @@ class FederationError(Exception):
         *,
         retryable: bool | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
         self.retryable = self.default_retryable if retryable is None else retryable
         self.headers = headers or {}
+        # Extra members of the problem body, such as what an upstream service answered.
+        self.extensions = extensions or {}
 
     @property
     def message(self) -> str:
@@ -84,7 +87,7 @@ class FederationError(Exception):
         body["retryable"] = self.retryable
         if trace_id:
             body["trace_id"] = trace_id
-        return body
+        return {**self.extensions, **body}
 
 
 class InvalidRequest(FederationError):

@@ -23,6 +23,7 @@ from federation.errors import Conflict, InvalidRequest, NotAuthorized, Operation
 from federation.keys import ALGORITHMS, Keyring
 from federation.run_states import FINISHED, WAITING
 from federation.runs import get_run
+from federation.session_tags import session_tags
 from federation.settings import Settings
 from federation.store.models import IssuedToken as AuditRow
 from federation.store.models import Run
@@ -54,6 +55,7 @@ class IssueRequest:
     team_header: str | None = None  # X-Warp-Team-Uid
     workload_token: str | None = None
     algorithm: str | None = None
+    aws_session_tags: Sequence[str] | None = None
     trace_id: str | None = None
 
 
@@ -144,6 +146,19 @@ class TokenIssuer:
             ),
         )
         check_length(subject, audience)
+        tags = session_tags(
+            request.aws_session_tags,
+            {
+                "principal": f"{caller.principal_type}:{caller.principal_uid}",
+                "team": team,
+                "email": email,
+                "environment": run.environment,
+                "agent_name": run.agent_name,
+                "skill_spec": run.skill_spec,
+                "run_id": run.run_id,
+                "host": run.host,
+            },
+        )
 
         now = self.clock.now()
         # NOTE: iat/nbf a few seconds in the past: GCP requires iat to be in the past,
@@ -164,6 +179,7 @@ class TokenIssuer:
             skill_spec=run.skill_spec,
             host=run.host,
             audience_as_array=self.audience_as_array,
+            aws_tags=tags,
         )
         signer, header = self.keyring.signer(alg, now)
         token = jws.encode(claims.to_dict(), signer, header)

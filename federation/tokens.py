@@ -10,6 +10,7 @@ from federation.errors import InvalidRequest
 
 TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN
 ENTRA_AUDIENCE = "api://AzureADTokenExchange"
+AWS_TAGS_CLAIM = "https://aws.amazon.com/tags"
 MAX_AUDIENCE_LENGTH = 256
 RUN_CLAIMS = ("run_id", "environment", "agent_name", "skill_spec", "host")
 CLAIMS_SUPPORTED = (
@@ -57,6 +58,7 @@ class Claims:
     skill_spec: str | None
     host: str | None
     audience_as_array: bool = True
+    aws_tags: dict[str, str] | None = None
 
     @property
     def aud(self) -> list[str] | str:
@@ -80,4 +82,9 @@ class Claims:
             value = getattr(self, name)
             if value is not None:
                 claims[name] = value
+        if self.aws_tags:
+            # STS takes single values only, each in a one-element list.
+            claims[AWS_TAGS_CLAIM] = {
+                "principal_tags": {key: [value] for key, value in self.aws_tags.items()}
+            }
         return claims

@@ -50,6 +50,7 @@ def issue_token(
             team_header=team_header,
             workload_token=workload_token,
             algorithm=body.algorithm,
+            aws_session_tags=body.aws_session_tags,
             trace_id=trace_id(request),
         ),
     )

@@ -96,6 +96,11 @@ class IssueTokenBody(Strict):
     algorithm: Algorithm | None = Field(
         default=None, description="ES256 (default) or RS256; Entra's audience is always RS256."
     )
+    aws_session_tags: list[Annotated[str, StringConstraints(max_length=32)]] | None = Field(
+        default=None,
+        max_length=16,
+        description="Run attributes to carry as AWS session tags (https://aws.amazon.com/tags).",
+    )
 
 
 class RotateBody(Strict):

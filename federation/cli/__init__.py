@@ -8,7 +8,7 @@ import sys
 import click
 
 from federation import __version__
-from federation.cli import admin, federate, keys, server, tools
+from federation.cli import admin, exchange, federate, keys, server, tools
 from federation.cli.common import Cli
 from federation.errors import FederationError
 
@@ -33,6 +33,7 @@ for command in (
     *federate.COMMANDS,
     *admin.COMMANDS,
     *keys.COMMANDS,
+    *exchange.COMMANDS,
     *tools.COMMANDS,
 ):
     cli.add_command(command)

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from federation.cli.client import ApiClient
 from federation.cli.output import FORMATS
+from federation.client import ApiClient
 from federation.errors import InvalidRequest
 from federation.urls import is_loopback
 

@@ -9,8 +9,8 @@ import click
 import httpx
 import pytest
 
-from federation.cli.client import ApiClient, error_from_response
 from federation.cli.common import expand_greedy
+from federation.client import ApiClient, error_from_response
 from federation.errors import (
     AuthenticationRequired,
     Conflict,

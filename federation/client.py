@@ -1,4 +1,5 @@
-"""The CLI's HTTP client: problems become the same FederationError classes."""
+"""The HTTP client of the issuer's API (the CLI's, and the exchange helpers'): problems
+become the same FederationError classes."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Trading our tokens for cloud credentials: AWS, GCP and Azure."""

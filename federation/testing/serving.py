@@ -1,0 +1,49 @@
+"""Serving an ASGI application on loopback from a thread, for stand-ins and tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+@contextmanager
+def serve(
+    app: ASGIApp,
+    *,
+    port: int = 0,
+    certificate: Path | None = None,
+    private_key: Path | None = None,
+    timeout: float = 10.0,
+) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 (``port`` 0: any free one) until the block ends; yields
+    its base URL (https when a certificate and key are given)."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=str(certificate) if certificate else None,
+        ssl_keyfile=str(private_key) if private_key else None,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="stand-in", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the loopback server did not start")
+            time.sleep(0.01)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        scheme = "https" if certificate else "http"
+        yield f"{scheme}://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
