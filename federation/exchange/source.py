@@ -29,6 +29,15 @@ class MintedToken:
     issuer: str
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    """A cloud's access token (GCP, Entra), as the exchange helpers return it."""
+
+    token: str
+    expires_at: datetime
+    token_type: str = "Bearer"
+
+
 class TokenSource(Protocol):
     def mint(
         self,
