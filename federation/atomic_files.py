@@ -42,9 +42,17 @@ def create_private(path: Path, data: bytes = b"") -> None:
         raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def replace_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new private file, then rename it over ``path``."""
-    private_directory(path.parent)
+def replace_private(path: Path, data: bytes, *, own_directory: bool = True) -> None:
+    """Write ``data`` to a new private file, then rename it over ``path``. The directory
+    is made 0700, or tightened to 0700 unless ``own_directory`` is false (a directory
+    the file only lives in, such as a home)."""
+    if own_directory:
+        private_directory(path.parent)
+    else:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot use directory {path.parent}: {exc.strerror}") from exc
     _replace(path, data, 0o600)
 
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     kms_endpoint_url: str | None = None
     key_rotation_period: SecondsOrOff = 30 * 86400
     rotation_check_interval: Seconds = 60
+    aws_region: str = "us-east-1"
+    aws_sts_endpoint_url: str | None = None
+    gcp_sts_url: str = "https://sts.googleapis.com/v1/token"
+    gcp_iam_url: str = "https://iamcredentials.googleapis.com"
 
     @model_validator(mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,55 @@ def start_server(
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def serve_issuer(home: Path, **overrides: Any) -> Iterator[LiveServer]:
+    """The real application (``create_app``: a fresh store and keys, the system clock)
+    served from a thread on a loopback port chosen before its settings, so that its
+    issuer URL names it. Quicker to start than a process; ``cli`` still runs the real
+    entry point against it, with the same database and keys."""
+    from federation.accounts import bootstrap_admin
+    from federation.api import create_app
+    from federation.clock import SystemClock
+    from federation.runtime import open_keyring
+    from federation.settings import load_settings
+    from federation.store import Store
+    from federation.testing.serving import serve
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
+    }
+    env.update(
+        FEDERATION_DATABASE_URL=f"sqlite:///{home}/var/federation.db",
+        FEDERATION_KEYS_DIR=str(home / "keys"),
+        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
+        FEDERATION_PORT=str(port),
+        FEDERATION_URL=url,
+    )
+    settings = load_settings(
+        issuer=url,
+        database_url=env["FEDERATION_DATABASE_URL"],
+        keys_dir=home / "keys",
+        admin_key_file=home / "var" / "admin-api-key",
+        **overrides,
+    )
+    clock = SystemClock()
+    store = Store.from_url(settings.database_url)
+    try:
+        store.migrate()
+        keyring = open_keyring(settings, clock, store)
+        keyring.ensure()
+        with store.session() as session:
+            created = bootstrap_admin(session, clock.now())
+        assert created is not None
+        app = create_app(settings, store=store, keyring=keyring, clock=clock)
+        with serve(app, port=port) as served:
+            assert served == url
+            yield LiveServer(url=url, env=env, admin_key=created.raw, home=home, log=home / "none")
+    finally:
+        store.dispose()

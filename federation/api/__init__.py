@@ -24,6 +24,7 @@ from federation.api import (
 from federation.api.deps import AppContext, TraceMiddleware
 from federation.api.lifespan import rotation_lifespan
 from federation.api.limits import BodyLimitMiddleware
+from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
@@ -61,6 +62,7 @@ def create_app(
         clock=clock,
         issuer=TokenIssuer.from_settings(settings, keyring, clock),
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
+        upstreams=Upstreams(),
     )
     app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)

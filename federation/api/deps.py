@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from federation.api.upstreams import Upstreams
 from federation.auth import Caller, authenticate
 from federation.clock import Clock
 from federation.issuance import TokenIssuer
@@ -29,6 +30,7 @@ class AppContext:
     clock: Clock
     issuer: TokenIssuer
     discovery: bytes
+    upstreams: Upstreams
 
 
 def get_context(request: Request) -> AppContext:

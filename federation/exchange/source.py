@@ -35,7 +35,7 @@ class AccessToken:
 
     token: str
     expires_at: datetime
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - a scheme name
 
 
 class TokenSource(Protocol):
@@ -87,6 +87,15 @@ class ApiTokenSource:
     @property
     def run_id(self) -> str:
         return self._run_id
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ApiTokenSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def mint(
         self,

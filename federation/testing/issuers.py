@@ -56,6 +56,9 @@ class IssuerKeys:
         self._cache: dict[str, tuple[float, KeySet]] = {}
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        self.http.close()
+
     def key_set(self, issuer: str, *, refresh: bool = False) -> KeySet:
         with self._lock:
             cached = self._cache.get(issuer)

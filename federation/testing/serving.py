@@ -29,6 +29,7 @@ def serve(
         port=port,
         log_level="warning",
         lifespan="off",
+        timeout_graceful_shutdown=2,
         ssl_certfile=str(certificate) if certificate else None,
         ssl_keyfile=str(private_key) if private_key else None,
     )
