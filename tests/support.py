@@ -223,7 +223,7 @@ def start_server(
 
 
 @contextmanager
-def serve_issuer(home: Path, **overrides: Any) -> Iterator[LiveServer]:
+def serve_issuer(home: Path, *, port: int | None = None, **overrides: Any) -> Iterator[LiveServer]:
     """The real application (``create_app``: a fresh store and keys, the system clock)
     served from a thread on a loopback port chosen before its settings, so that its
     issuer URL names it. Quicker to start than a process; ``cli`` still runs the real
@@ -236,7 +236,7 @@ def serve_issuer(home: Path, **overrides: Any) -> Iterator[LiveServer]:
     from federation.store import Store
     from federation.testing.serving import serve
 
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         name: value

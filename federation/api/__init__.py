@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from federation import __version__
 from federation.api import (
     api_keys,
+    broker,
     federate,
     graphql,
     health,
@@ -68,7 +69,18 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(TraceMiddleware)  # outermost: the trace id exists for every answer
-    modules = (wellknown, health, federate, graphql, principals, api_keys, runs, keys, tokens)
+    modules = (
+        wellknown,
+        health,
+        federate,
+        broker,
+        graphql,
+        principals,
+        api_keys,
+        runs,
+        keys,
+        tokens,
+    )
     for module in modules:
         app.include_router(module.router)
     app.state.route_methods = problems.route_methods(module.router for module in modules)
