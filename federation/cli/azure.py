@@ -7,16 +7,14 @@ from ``FEDERATION_URL``.
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
 from pathlib import Path
 
 import click
 
+from federation.atomic_files import replace_private
 from federation.cli.common import Cli, GreedyCommand, api_key_option
 from federation.cli.output import emit_json
-from federation.errors import InvalidRequest
 from federation.exchange.azure import (
     DEFAULT_AUTHORITY,
     DEFAULT_SCOPE,
@@ -157,32 +155,12 @@ def azure_assertion(
         return
     # NOTE: the token alone, no newline: readers such as azure-identity send the file's
     # content as it is.
-    write_private(out, minted.token)
+    replace_private(out, minted.token.encode("ascii"), own_directory=False)
     click.echo(
         f"federation: wrote an assertion for sub {minted.subject!r} to {out}; it expires at "
         f"{minted.expires_at.isoformat()}",
         err=True,
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace ``path`` whole with a 0600 file: a reader sees the old token or the new,
-    never half of one, and never another user."""
-    directory = path.parent
-    try:
-        # mkstemp creates the file 0600; the rename keeps that mode.
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InvalidRequest(f"cannot write {path}: {exc.strerror}") from None
 
 
 COMMANDS: tuple[click.Command, ...] = (azure_assertion,)

@@ -193,10 +193,20 @@ def test_the_assertion_file_is_private_and_replaced_whole(run: Run, tmp_path: Pa
 
 
 def test_an_assertion_file_that_cannot_be_written(run: Run, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "federated-token"  # its directory cannot exist
+    result = run.server.cli("azure-assertion", "--out", str(target), env=run.env())
+    message = assert_error_line(result, 78, *secrets_of(run))
+    assert f"cannot use directory {blocker}" in message
+
+
+def test_an_assertion_file_gets_its_missing_directory(run: Run, tmp_path: Path) -> None:
     target = tmp_path / "missing" / "federated-token"
     result = run.server.cli("azure-assertion", "--out", str(target), env=run.env())
-    message = assert_error_line(result, EXIT_USAGE, *secrets_of(run))
-    assert f"cannot write {target}" in message
+    assert result.returncode == 0, result.stderr
+    assert target.read_text().count(".") == 2
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_finished_run_gets_no_assertion(run: Run) -> None:
