@@ -8,7 +8,8 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     FederationError
     ├── InvalidRequest           400 invalid_request
     │   ├── RequestTooLarge      413 invalid_request
-    │   └── VerificationFailed   a token failed `federation verify`
+    │   ├── VerificationFailed   a token failed `federation verify`
+    │   └── PolicyRefusal        a policy given to issue-token would refuse the token
     ├── AuthenticationRequired   401 authentication_required
     ├── NotAuthorized            403 not_authorized
     ├── ResourceNotFound         404 resource_not_found
@@ -105,6 +106,14 @@ class RequestTooLarge(InvalidRequest):
 
 class VerificationFailed(InvalidRequest):
     title = "The token did not verify."
+    exit_code = EXIT_FAILURE
+
+
+class PolicyRefusal(InvalidRequest):
+    """The trust policy or provider a user asked `issue-token` to check against would
+    refuse the token, so none was issued. Exits 1, as a `policy test` deny does."""
+
+    title = "The policy you gave would refuse this token, so none was issued."
     exit_code = EXIT_FAILURE
 
 

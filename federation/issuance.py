@@ -1,4 +1,5 @@
-"""Issuing a token for a run: every check, then sign, then the audit row.
+"""Issuing a token for a run: every check, then sign, then the audit row (or, for a
+preview, every check and the claims, unsigned and unrecorded).
 
 Who may get a token for a run is checked in DESIGN §2's order, the first failure
 answering: the API key (401, before this module) and its scope (403), the run exists
@@ -57,6 +58,20 @@ class IssueRequest:
     algorithm: str | None = None
     aws_session_tags: Sequence[str] | None = None
     trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a token would hold, before it is signed: what a preview answers."""
+
+    claims: Claims
+    alg: str
+    grant: Grant
+
+    @property
+    def header(self) -> dict[str, str]:
+        """The protected header, but for the ``kid``, which only signing picks."""
+        return {"alg": self.alg, "typ": "JWT"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,37 @@ class TokenIssuer:
 
     def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
         """Check, sign and audit. The caller commits the session before answering."""
+        prepared = self.prepare(session, caller, request)
+        claims, alg = prepared.claims, prepared.alg
+        signer, header = self.keyring.signer(alg, self.clock.now())
+        token = jws.encode(claims.to_dict(), signer, header)
+        issued = IssuedToken(
+            token=token, claims=claims, kid=signer.kid, alg=alg, grant=prepared.grant
+        )
+        session.add(
+            AuditRow(
+                jti=claims.jti,
+                run_id=claims.run_id,
+                principal_uid=caller.principal_uid,
+                team_uid=claims.team,
+                subject=claims.subject,
+                audience=claims.audience,
+                alg=alg,
+                kid=signer.kid,
+                issued_at=issued.issued_at,
+                expires_at=issued.expires_at,
+                api_key_id=caller.key_id,
+                trace_id=request.trace_id,
+            )
+        )
+        return issued
+
+    def prepare(self, session: Session, caller: Caller, request: IssueRequest) -> Prepared:
+        """Every check, and the claims a token would carry; nothing is signed or written.
+
+        A preview answers this as it is, so that a client can test the claims against a
+        cloud's policy before it asks for the token itself.
+        """
         caller.require(Scope.FEDERATE)
         run = get_run(session, request.run_id, lock="share")
         self._check_run(caller, run, request.workload_token)
@@ -181,26 +227,7 @@ class TokenIssuer:
             audience_as_array=self.audience_as_array,
             aws_tags=tags,
         )
-        signer, header = self.keyring.signer(alg, now)
-        token = jws.encode(claims.to_dict(), signer, header)
-        issued = IssuedToken(token=token, claims=claims, kid=signer.kid, alg=alg, grant=grant)
-        session.add(
-            AuditRow(
-                jti=claims.jti,
-                run_id=run.run_id,
-                principal_uid=caller.principal_uid,
-                team_uid=team,
-                subject=subject,
-                audience=audience,
-                alg=alg,
-                kid=signer.kid,
-                issued_at=issued.issued_at,
-                expires_at=issued.expires_at,
-                api_key_id=caller.key_id,
-                trace_id=request.trace_id,
-            )
-        )
-        return issued
+        return Prepared(claims=claims, alg=alg, grant=grant)
 
     def _algorithm(self, requested: str | None, audience: str) -> str:
         if requested is not None and requested not in ALGORITHMS:

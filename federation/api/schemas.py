@@ -8,7 +8,7 @@ an AWS role session name (``Oz_Run_<run-id>``, at most 64 characters).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
@@ -164,6 +164,11 @@ class TokenOut(BaseModel):
     audience: list[str] | str
     jti: str
     kid: str
+
+
+class TokenPreview(BaseModel):
+    header: dict[str, str] = Field(description="The protected header, but for kid.")
+    claims: dict[str, Any] = Field(description="The claims, as issue-token would sign them.")
 
 
 class KeyOut(BaseModel):

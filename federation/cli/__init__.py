@@ -8,7 +8,7 @@ import sys
 import click
 
 from federation import __version__
-from federation.cli import admin, exchange, federate, keys, server, tools
+from federation.cli import admin, exchange, federate, keys, policy, server, tools
 from federation.cli.common import Cli
 from federation.errors import FederationError
 
@@ -35,6 +35,7 @@ for command in (
     *keys.COMMANDS,
     *exchange.COMMANDS,
     *tools.COMMANDS,
+    *policy.COMMANDS,
 ):
     cli.add_command(command)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import InvalidRequest
-from federation.verify import decode
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,8 @@ class TokenFacts:
 
 def from_token(token: str) -> TokenFacts:
     """The token's claims, unverified: the tester predicts, a cloud verifies."""
+    from federation.verify import decode  # NOTE: lazily: verify loads joserfc
+
     decoded = decode(token)
     return TokenFacts(claims=decoded.claims, header=decoded.header)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,6 +45,22 @@ class Evaluation:
     def allowed(self) -> bool:
         return self.decision is Decision.ALLOW
 
+    def explain(self) -> list[str]:
+        """The evaluation for people: the decision and reason, each check, warnings."""
+        lines = [f"{self.decision.value.upper()}: {self.reason}", "", "checks:"]
+        for check in self.checks:
+            mark = "pass" if check.passed else "FAIL"
+            lines.append(f"  {mark}  {check.what}")
+            lines += [
+                f"          {name}: {_shown(value)}" for name, value in check.compared.items()
+            ]
+            if check.note:
+                lines.append(f"          -> {check.note}")
+        if self.warnings:
+            lines += ["", "warnings:"]
+            lines += [f"  - {warning}" for warning in self.warnings]
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision.value,
@@ -51,6 +68,10 @@ class Evaluation:
             "checks": [check.to_dict() for check in self.checks],
             "warnings": list(self.warnings),
         }
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
 
 
 def allow(reason: str, checks: Sequence[Check], warnings: Sequence[str] = ()) -> Evaluation:

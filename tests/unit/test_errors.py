@@ -15,6 +15,7 @@ from federation.errors import (
     MethodNotAllowed,
     NotAuthorized,
     OperationNotSupported,
+    PolicyRefusal,
     RequestTooLarge,
     ResourceNotFound,
     ResourceUnavailable,
@@ -25,6 +26,7 @@ TABLE: list[tuple[type[FederationError], str, int, bool, int]] = [
     # class, code, status, retryable, exit status
     (InvalidRequest, "invalid_request", 400, False, 2),
     (VerificationFailed, "invalid_request", 400, False, 1),
+    (PolicyRefusal, "invalid_request", 400, False, 1),
     (RequestTooLarge, "invalid_request", 413, False, 2),
     (AuthenticationRequired, "authentication_required", 401, False, 77),
     (NotAuthorized, "not_authorized", 403, False, 77),
@@ -62,6 +64,7 @@ def test_table_covers_every_error_class() -> None:
 
 def test_hierarchy() -> None:
     assert issubclass(VerificationFailed, InvalidRequest)
+    assert issubclass(PolicyRefusal, InvalidRequest)
     assert issubclass(ConfigurationError, InternalError)
 
 
