@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit clean
+.PHONY: install run test lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,18 @@ run: install
 	$(BIN)/federation serve
 
 lint: install
-	$(BIN)/ruff check federation tests examples
-	$(BIN)/ruff format --check federation tests examples
+	$(BIN)/ruff check federation tests examples benchmarks
+	$(BIN)/ruff format --check federation tests examples benchmarks
 
 typecheck: install
 	$(BIN)/mypy
 
 unit: install
 	$(BIN)/pytest tests/unit
+
+# Throughput and latency against baselines; writes benchmarks/results/latest.*
+bench: install
+	$(BIN)/python -m benchmarks
 
 test: lint typecheck
 	$(BIN)/pytest

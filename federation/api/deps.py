@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from federation.api.upstreams import Upstreams
 from federation.auth import Caller, authenticate
 from federation.clock import Clock
+from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
 from federation.settings import Settings
@@ -29,19 +30,25 @@ class AppContext:
     keyring: Keyring
     clock: Clock
     issuer: TokenIssuer
+    direct_issue: DirectIssue
     discovery: bytes
     upstreams: Upstreams
 
 
-def get_context(request: Request) -> AppContext:
+def context_of(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
+
+
+async def get_context(request: Request) -> AppContext:
+    """The dependency; async, so that FastAPI resolves it without a thread hop."""
+    return context_of(request)
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, before the
     answer is sent, and rolled back when it raises."""
-    session = get_context(request).store.new_session()
+    session = context_of(request).store.new_session()
     try:
         yield session
         session.commit()
@@ -55,13 +62,19 @@ def get_session(request: Request) -> Iterator[Session]:
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer wk-...`")
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+
+
+def presented_key(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return credentials.credentials if credentials is not None else None
+
+
 def get_caller(
     request: Request,
     session: Annotated[Session, Depends(get_session, scope="function")],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    credentials: Credentials,
 ) -> Caller:
-    presented = credentials.credentials if credentials is not None else None
-    return authenticate(session, presented, get_context(request).clock.now())
+    return authenticate(session, presented_key(credentials), context_of(request).clock.now())
 
 
 Context = Annotated[AppContext, Depends(get_context)]

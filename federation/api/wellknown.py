@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from collections.abc import Iterable
 
-from federation.api.deps import Context
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from federation.api.deps import AppContext, Context
 from federation.keys import ALGORITHMS
 from federation.settings import Settings
 from federation.tokens import CLAIMS_SUPPORTED
@@ -24,13 +28,27 @@ def discovery_document(settings: Settings) -> dict[str, object]:
     }
 
 
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/.well-known/jwks.json"
+
+
 @router.get(
-    "/.well-known/openid-configuration",
+    DISCOVERY_PATH,
     summary="OpenID Connect discovery document",
     response_model=None,
 )
-@router.head("/.well-known/openid-configuration", include_in_schema=False, response_model=None)
-def openid_configuration(context: Context) -> Response:
+@router.head(DISCOVERY_PATH, include_in_schema=False, response_model=None)
+async def openid_configuration(context: Context) -> Response:
+    return discovery_response(context)
+
+
+@router.get(JWKS_PATH, summary="Public signing keys (JWKS)", response_model=None)
+@router.head(JWKS_PATH, include_in_schema=False, response_model=None)
+async def jwks(request: Request, context: Context) -> Response:
+    return await jwks_response(context, request.headers.get("if-none-match", ""))
+
+
+def discovery_response(context: AppContext) -> Response:
     return Response(
         content=context.discovery,
         media_type="application/json",
@@ -38,15 +56,18 @@ def openid_configuration(context: Context) -> Response:
     )
 
 
-@router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)", response_model=None)
-@router.head("/.well-known/jwks.json", include_in_schema=False, response_model=None)
-def jwks(request: Request, context: Context) -> Response:
-    document = context.keyring.jwks()
+async def jwks_response(context: AppContext, if_none_match: str) -> Response:
+    # NOTE: served on the event loop, but for the keyring's look at its store (about
+    # once a second), which runs in a thread: a slow store never blocks the loop.
+    if context.keyring.refresh_due:
+        document = await run_in_threadpool(context.keyring.jwks)
+    else:
+        document = context.keyring.jwks()
     headers = {
         "Cache-Control": f"public, max-age={context.settings.jwks_max_age}",
         "ETag": document.etag,
     }
-    wanted = _etags(request.headers.get("if-none-match", ""))
+    wanted = _etags(if_none_match)
     if document.etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
     return Response(content=document.body, media_type="application/json", headers=headers)
@@ -54,3 +75,31 @@ def jwks(request: Request, context: Context) -> Response:
 
 def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class DocumentsMiddleware:
+    """Answers GET and HEAD for the discovery and JWKS documents before the framework
+    routes anything: the clouds fetch them on every exchange they have not cached, and
+    routing and dependency resolution cost more than the answer (the performance note).
+    The routes above answer the same, for the OpenAPI document and any other method."""
+
+    def __init__(self, app: ASGIApp, *, context: AppContext, prefixes: Iterable[str]) -> None:
+        self.app = app
+        self.context = context
+        self.discovery = {f"{prefix}{DISCOVERY_PATH}" for prefix in prefixes}
+        self.jwks = {f"{prefix}{JWKS_PATH}" for prefix in prefixes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path = scope["path"]
+            if path in self.discovery:
+                await discovery_response(self.context)(scope, receive, send)
+                return
+            if path in self.jwks:
+                if_none_match = next(
+                    (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"),
+                    "",
+                )
+                await (await jwks_response(self.context, if_none_match))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -43,10 +43,7 @@ def init(reset_admin_key: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the issuer (after `federation init`)."""
-    import uvicorn
-
-    from federation import logs
-    from federation.api import create_app
+    from federation import logs, serving
     from federation.clock import SystemClock
     from federation.runtime import prepare
     from federation.settings import load_settings
@@ -55,27 +52,21 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
     settings = load_settings(**overrides)
     clock = SystemClock()
-    store, keyring = prepare(settings, clock)
+    store, _ = prepare(settings, clock)
     click.echo(
         f"federation: issuer {settings.issuer} on http://{settings.host}:{settings.port} "
         f"({store.dialect}, keys in {settings.keys_dir}/)",
         err=True,
     )
-    if workers == 1:
-        app = create_app(settings, store=store, keyring=keyring, clock=clock)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-        return
     store.dispose()
     # Worker processes build their own application from the same environment.
     os.environ.update({f"FEDERATION_{k.upper()}": str(v) for k, v in overrides.items()})
     os.environ.setdefault("FEDERATION_ISSUER", settings.issuer)
-    uvicorn.run(
+    serving.run(
         "federation.runtime:app_from_environment",
-        factory=True,
         host=settings.host,
         port=settings.port,
         workers=workers,
-        log_level="info",
     )
 
 

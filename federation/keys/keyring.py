@@ -248,8 +248,13 @@ class Keyring:
         self._maybe_refresh()
         return self._view(now or self.clock.now())
 
+    @property
+    def refresh_due(self) -> bool:
+        """Whether the next read looks at the store (I/O) before it answers."""
+        return time.monotonic() - self._checked_at >= self.refresh_interval
+
     def _maybe_refresh(self) -> None:
-        if time.monotonic() - self._checked_at < self.refresh_interval:
+        if not self.refresh_due:
             return
         self._checked_at = time.monotonic()
         if self.store.version() != self._snapshot.version:

@@ -19,16 +19,32 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.atomic_files import create_private
 from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
+from federation.store.write_lock import NoWriteLock, WriteLock, write_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreSession(Session):
+    """A session whose commits take the store's write lock (see ``write_lock``)."""
+
+    def commit(self) -> None:
+        lock: WriteLock = self.info["write_lock"]
+        with lock.held():
+            super().commit()
 
 
 class Store:
     """A database holding principals, API keys, runs and the token audit log."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock: WriteLock | None = None) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.write_lock = lock or NoWriteLock()
+        self._sessions = sessionmaker(
+            engine,
+            class_=StoreSession,
+            expire_on_commit=False,
+            info={"write_lock": self.write_lock},
+        )
 
     @classmethod
     def from_url(cls, url: str, *, create: bool = True) -> Store:
@@ -41,9 +57,11 @@ class Store:
                 f"FEDERATION_DATABASE_URL is not a database URL: {exc}"
             ) from None
         options: dict[str, Any] = {}
+        lock: WriteLock = NoWriteLock()
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 path = Path(parsed.database)
+                lock = write_lock(path)
                 if not path.exists():
                     if not create:
                         raise ConfigurationError(
@@ -65,7 +83,7 @@ class Store:
             raise ConfigurationError(f"cannot use FEDERATION_DATABASE_URL: {exc}") from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        return cls(engine, lock)
 
     @property
     def dialect(self) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation import accounts, runs
+from federation import accounts
 from federation.auth import Caller, authenticate
 from federation.clock import ManualClock
 from federation.issuance import TokenIssuer
 from federation.run_states import RunState
 from federation.runtime import open_keyring
 from federation.store import Store
+from federation.testing.seeding import seed_user_run
 from tests.conftest import make_settings
 
 
@@ -34,39 +35,17 @@ class Seeded:
 def seed(store: Store, clock: ManualClock, state: RunState = RunState.INPROGRESS) -> Seeded:
     admin = admin_caller(store, clock)
     with store.session() as session:
-        accounts.create_principal(
+        seeded = seed_user_run(
             session,
-            type="user",
+            admin,
+            clock.now(),
             uid="u1",
-            email="a@example.com",
-            display_name=None,
-            teams=["t1"],
-            now=clock.now(),
-        )
-        key = accounts.create_api_key(
-            session,
-            admin,
-            name="k",
-            type="personal",
-            principal_uid="u1",
-            scopes=["federate"],
-            expires_in="1d",
-            now=clock.now(),
-        )
-        run = runs.register_run(
-            session,
-            admin,
-            run_id="r1",
-            principal_uid="u1",
-            team_uid="t1",
+            team="t1",
             environment="e1",
-            agent_name=None,
-            skill_spec=None,
-            host=None,
+            run_id="r1",
             state=state,
-            now=clock.now(),
         )
-    return Seeded(admin=admin, key=key.raw, workload_token=run.workload_token)
+    return Seeded(admin=admin, key=seeded.key, workload_token=seeded.workload_token)
 
 
 def token_issuer(directory: Path, database_url: str, clock: ManualClock) -> TokenIssuer:

@@ -1,0 +1,9 @@
+"""The benchmark harness: how fast the issuer mints and serves tokens, next to baselines.
+
+``python -m benchmarks`` (``make bench``) measures, in one run and side by side, the
+in-process minting path against raw ES256 signing, and the real application served over
+HTTP against a bare "hello" application on the same server configuration, for one and
+two workers on SQLite and PostgreSQL. It writes ``results/latest.{json,md,png}`` and
+prints the ratios against the targets; a missed target is reported, never a failure.
+Absolute numbers depend on the machine; the ratios are what the targets speak about.
+"""

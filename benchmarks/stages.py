@@ -1,0 +1,505 @@
+"""Where one issue-token request's time goes: each stage timed alone, in process.
+
+The load runs say how fast issue-token is against hello; they cannot say why. This
+breaks one request down, on the same data and in the same process, into what it does:
+a pooled connection's checkout and return, the caller's read, the run's read, the checks
+and claims, the signature, the audit row's insert and commit; then the whole of
+:class:`federation.direct_issue.DirectIssue`, and the whole request through the real
+ASGI application, called directly as an ASGI server would call it (no socket, no HTTP
+parsing), next to hello's the same way. Hence two derived numbers:
+
+- ``framework``: the ASGI request less the direct issue: routing, validation,
+  dependencies, middleware and the response (and, on PostgreSQL, the hop to a thread);
+- the ``bound``: hello / request in process, the best ratio to hello this path could
+  reach before the HTTP server's own cost, which both pay alike, is added.
+
+Every stage is microseconds per operation, the median over rounds of N iterations;
+the stages are interleaved round by round, so that a noisy moment hits them all. The
+issuer's home is new (``federation init``'s :func:`federation.runtime.initialize` in a
+temporary directory), seeded through the library with a user in one team, a personal
+``federate`` key and a run in progress, and the application is the one a server worker
+builds (:func:`federation.runtime.app_from_environment`).
+
+It runs in a child process pinned to one core (``python -m benchmarks.stages
+--database-url URL``, printing one JSON line), like the mint benchmark, so that pinning
+never pins the servers and the load generator the harness starts later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp as AsgiApp
+from starlette.types import Message
+
+from benchmarks.pinned import pinned_cpu, run_child
+from federation.api.deps import AppContext
+from federation.auth import CALLER_QUERY, authenticate, caller_of, checked_key, presented_digest
+from federation.clock import SystemClock
+from federation.issuance import AUDIT_INSERT, IssueRequest, audit_values
+from federation.runs import ISSUE_QUERY
+from federation.runtime import app_from_environment, initialize
+from federation.settings import load_settings
+from federation.store import Store
+from federation.store.direct import DirectStatement, direct_connection
+from federation.testing.seeding import seed_user_run
+
+ISSUER = "https://issuer.example.com"
+ISSUE_PATH = "/api/v1/federate/issue-token"
+AUDIENCE = "sts.amazonaws.com"
+SUBJECT_TEMPLATE = ("teams", "environment")
+ROUNDS = 3
+FULL_ITERATIONS = 1000
+# NOTE: a PostgreSQL commit waits for its flush (milliseconds here): fewer iterations
+# keep `make bench` within its five minutes
+POSTGRES_ITERATIONS = 150
+SMOKE_ITERATIONS = 20
+
+POOL = "pool"
+CALLER_READ = "caller read"
+RUN_READ = "run read"
+CHECKS = "checks + claims"
+SIGN = "sign"
+AUDIT = "audit insert + commit"
+DIRECT = "direct issue (whole)"
+ASGI_REQUEST = "ASGI request (whole)"
+ASGI_HELLO = "ASGI hello (whole)"
+PARTS = (POOL, CALLER_READ, RUN_READ, CHECKS, SIGN, AUDIT)  # what a direct issue does
+MEASURED = (*PARTS, DIRECT, ASGI_REQUEST, ASGI_HELLO)
+FRAMEWORK = "framework (ASGI request - direct issue)"
+REST = "rest of direct issue (direct issue - its stages)"
+
+AUDIT_NOTE = (
+    "audit insert + commit: each iteration inserts the row of a token prepared and signed "
+    "before the timed loop (a fresh jti each), so signing is not included"
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: µs per operation (median over rounds), its share of the ASGI request;
+    ``derived`` stages are differences of measured ones, not timed themselves."""
+
+    name: str
+    us: float
+    share: float | None
+    derived: bool = False
+    rounds_us: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageBreakdown:
+    """One database's breakdown; ``skipped`` or ``error`` when there is none."""
+
+    database: str
+    iterations: int = 0
+    rounds: int = 0
+    cpu: int | None = None
+    loop: str = ""
+    stages: list[Stage] = field(default_factory=list)
+    bound: float | None = None  # ASGI hello / ASGI request
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    error: str | None = None
+
+    def stage(self, name: str) -> Stage | None:
+        for found in self.stages:
+            if found.name == name:
+                return found
+        return None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    key: str
+    run_id: str
+    workload_token: str
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+@contextmanager
+def issuer_home(database_url: str | None) -> Iterator[tuple[Path, str]]:
+    """A new issuer home in a temporary directory, initialized as ``federation init``
+    does, with the process's environment pointing at it (and at nothing else); yields
+    the home and its database URL (by default, a SQLite file in the home)."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="federation-bench-stages-") as tmp:
+        home = Path(tmp)
+        url = database_url or f"sqlite:///{home / 'var' / 'federation.db'}"
+        for name in [n for n in os.environ if n.startswith("FEDERATION_")]:
+            del os.environ[name]
+        os.environ.update(
+            {
+                "FEDERATION_ISSUER": ISSUER,
+                "FEDERATION_DATABASE_URL": url,
+                "FEDERATION_KEYS_DIR": str(home / "keys"),
+                "FEDERATION_ADMIN_KEY_FILE": str(home / "var" / "admin-api-key"),
+            }
+        )
+        try:
+            initialize(load_settings(), SystemClock())
+            yield home, url
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def seed(database_url: str, admin_key: str) -> Tenant:
+    """A user in one team, a personal federate key for it and a run in progress, made
+    through the library as the API makes them."""
+    clock = SystemClock()
+    store = Store.from_url(database_url, create=False)
+    try:
+        with store.session() as session:
+            admin = authenticate(session, admin_key, clock.now())
+            seeded = seed_user_run(
+                session,
+                admin,
+                clock.now(),
+                uid="bench",
+                team="platform",
+                environment="staging",
+                agent_name="nightly-deploy",
+                skill_spec="acme/infra:deploy",
+                host="warp",
+            )
+            tenant = Tenant(
+                key=seeded.key, run_id=seeded.run_id, workload_token=seeded.workload_token
+            )
+    finally:
+        store.dispose()
+    return tenant
+
+
+# ------------------------------------------------------------------------------ ASGI
+
+
+@dataclass(frozen=True)
+class AsgiCall:
+    """One HTTP request, handed to an ASGI application as a server would hand it."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes = b""
+
+    def scope(self) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": self.method,
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode("ascii"),
+            "query_string": b"",
+            "root_path": "",
+            "headers": list(self.headers),
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+
+    async def __call__(self, app: AsgiApp) -> int:
+        """The answer's status; the whole body is received, as a server would send it."""
+        sent_body = False
+        status = 0
+
+        async def receive() -> Message:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": self.body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+
+        await app(self.scope(), receive, send)
+        return status
+
+
+def issue_call(tenant: Tenant) -> AsgiCall:
+    body = json.dumps(
+        {
+            "run_id": tenant.run_id,
+            "audience": AUDIENCE,
+            "subject_template": list(SUBJECT_TEMPLATE),
+        }
+    ).encode()
+    headers = (
+        (b"host", b"127.0.0.1:8000"),
+        (b"authorization", f"Bearer {tenant.key}".encode()),
+        (b"x-warp-ambient-workload-token", tenant.workload_token.encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    )
+    return AsgiCall(method="POST", path=ISSUE_PATH, headers=headers, body=body)
+
+
+HELLO_CALL = AsgiCall(method="GET", path="/hello", headers=((b"host", b"127.0.0.1:8000"),))
+
+
+def new_loop() -> tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop, as the server runs, when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop(), "asyncio"
+    return uvloop.new_event_loop(), "uvloop"
+
+
+# --------------------------------------------------------------------------- timing
+
+Timer = Callable[[int], float]  # runs n operations, returns seconds spent on them
+
+
+def _timed(operation: Callable[[], object]) -> Timer:
+    def timer(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            operation()
+        return time.perf_counter() - start
+
+    return timer
+
+
+def stage_timers(
+    context: AppContext,
+    tenant: Tenant,
+    app: AsgiApp,
+    hello: AsgiApp,
+    loop: asyncio.AbstractEventLoop,
+) -> dict[str, Timer]:
+    """A timer per measured stage, each on the same data as the whole request."""
+    store, issuer, clock = context.store, context.issuer, context.clock
+    dialect = store.engine.dialect
+    caller_statement = DirectStatement(CALLER_QUERY, dialect)
+    run_statement = DirectStatement(ISSUE_QUERY, dialect)
+    audit_statement = DirectStatement(AUDIT_INSERT, dialect)
+    request = IssueRequest(
+        run_id=tenant.run_id,
+        audience=AUDIENCE,
+        subject_template=SUBJECT_TEMPLATE,
+        workload_token=tenant.workload_token,
+    )
+    digest = presented_digest(tenant.key)
+    with direct_connection(store) as db:
+        caller = caller_of(
+            checked_key(db.first(caller_statement, digest=digest), digest, clock.now())
+        )
+        run = db.first(run_statement, run_id=tenant.run_id)
+    if run is None:
+        raise RuntimeError(f"run {tenant.run_id} was not found")
+    prepared = issuer.prepare_for(caller, run, request)
+
+    def pool(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            with direct_connection(store):
+                pass
+        return time.perf_counter() - start
+
+    def caller_read(n: int) -> float:
+        with direct_connection(store) as db:
+            start = time.perf_counter()
+            for _ in range(n):
+                db.first(caller_statement, digest=digest)
+            return time.perf_counter() - start
+
+    def run_read(n: int) -> float:
+        with direct_connection(store) as db:
+            start = time.perf_counter()
+            for _ in range(n):
+                db.first(run_statement, run_id=tenant.run_id)
+            return time.perf_counter() - start
+
+    def audit(n: int) -> float:
+        rows = [
+            audit_values(caller, issuer.sign(issuer.prepare_for(caller, run, request)), request)
+            for _ in range(n)
+        ]
+        with direct_connection(store) as db:
+            start = time.perf_counter()
+            for values in rows:
+                db.execute(audit_statement, **values)
+                db.commit()
+            return time.perf_counter() - start
+
+    def asgi(target: AsgiApp, call: AsgiCall) -> Timer:
+        async def batch(n: int) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                status = await call(target)
+                if status != 200:
+                    raise RuntimeError(f"{call.method} {call.path} answered {status}")
+            return time.perf_counter() - start
+
+        return lambda n: loop.run_until_complete(batch(n))
+
+    return {
+        POOL: pool,
+        CALLER_READ: caller_read,
+        RUN_READ: run_read,
+        CHECKS: _timed(lambda: issuer.prepare_for(caller, run, request)),
+        SIGN: _timed(lambda: issuer.sign(prepared)),
+        AUDIT: audit,
+        DIRECT: _timed(lambda: context.direct_issue(tenant.key, request)),
+        ASGI_REQUEST: asgi(app, issue_call(tenant)),
+        ASGI_HELLO: asgi(hello, HELLO_CALL),
+    }
+
+
+def breakdown(per_round: dict[str, list[float]]) -> list[Stage]:
+    """The stages' medians, the derived stages, and every share of the ASGI request."""
+    us = {name: statistics.median(values) for name, values in per_round.items()}
+    us[FRAMEWORK] = us[ASGI_REQUEST] - us[DIRECT]
+    us[REST] = us[DIRECT] - sum(us[name] for name in PARTS)
+    request = us[ASGI_REQUEST]
+    order = [*PARTS, REST, DIRECT, FRAMEWORK, ASGI_REQUEST, ASGI_HELLO]
+    return [
+        Stage(
+            name=name,
+            us=round(us[name], 2),
+            share=round(us[name] / request, 3) if request > 0 else None,
+            derived=name in (FRAMEWORK, REST),
+            rounds_us=[round(value, 2) for value in per_round.get(name, [])],
+        )
+        for name in order
+    ]
+
+
+def measure(
+    database_url: str | None, iterations: int, rounds: int, cpu: int | None
+) -> StageBreakdown:
+    """Set up an issuer home on ``database_url`` (None: SQLite in the home) and time
+    every stage there."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    from benchmarks.hello import create_app as hello_app
+
+    loop, loop_name = new_loop()
+    try:
+        with issuer_home(database_url) as (home, url):
+            admin_key = (home / "var" / "admin-api-key").read_text().strip()
+            tenant = seed(url, admin_key)
+            app = app_from_environment()
+            context: AppContext = app.state.context
+            database = context.store.dialect
+            try:
+                timers = stage_timers(context, tenant, app, hello_app(), loop)
+                warmup = max(1, iterations // 10)
+                for timer in timers.values():
+                    timer(warmup)
+                per_round: dict[str, list[float]] = {name: [] for name in MEASURED}
+                for _ in range(rounds):
+                    for name in MEASURED:
+                        per_round[name].append(timers[name](iterations) / iterations * 1e6)
+            finally:
+                context.store.dispose()
+    finally:
+        loop.close()
+    stages = breakdown(per_round)
+    us = {stage.name: stage.us for stage in stages}
+    notes = [AUDIT_NOTE]
+    if database == "postgresql":
+        notes.append("framework includes the hop to a worker thread the endpoint makes")
+    return StageBreakdown(
+        database=database,
+        iterations=iterations,
+        rounds=rounds,
+        cpu=cpu,
+        loop=loop_name,
+        stages=stages,
+        bound=round(us[ASGI_HELLO] / us[ASGI_REQUEST], 3) if us[ASGI_REQUEST] > 0 else None,
+        notes=notes,
+    )
+
+
+# ----------------------------------------------------------------- child process
+
+
+def run_pinned(
+    database_url: str | None, iterations: int, rounds: int = ROUNDS, timeout: float = 300.0
+) -> StageBreakdown:
+    """:func:`measure` in a child process pinned to one core."""
+    arguments = [
+        *(["--database-url", database_url] if database_url else []),
+        "--iterations",
+        str(iterations),
+        "--rounds",
+        str(rounds),
+    ]
+    return from_dict(run_child("benchmarks.stages", arguments, timeout))
+
+
+def from_dict(data: dict[str, Any]) -> StageBreakdown:
+    """The breakdown as the child process printed it (``asdict``)."""
+    stages = [Stage(**stage) for stage in data["stages"]]
+    return StageBreakdown(**{**data, "stages": stages})
+
+
+def table(result: StageBreakdown) -> list[list[str]]:
+    """Rows of stage, µs, share of the ASGI request."""
+    return [
+        [
+            f"{stage.name}{' (derived)' if stage.derived else ''}",
+            f"{stage.us:,.1f}",
+            "-" if stage.share is None else f"{stage.share:.1%}",
+        ]
+        for stage in result.stages
+    ]
+
+
+def summary_line(result: StageBreakdown) -> str:
+    """The whole request, the direct issue, hello, and the bound, on one line."""
+    if result.skipped:
+        return f"skipped ({result.skipped})"
+    if result.error:
+        return f"failed: {result.error}"
+    us = {stage.name: stage.us for stage in result.stages}
+    bound = "-" if result.bound is None else f"{result.bound:.2f}"
+    return (
+        f"ASGI request {us.get(ASGI_REQUEST, 0):,.0f} µs = direct issue "
+        f"{us.get(DIRECT, 0):,.0f} + framework {us.get(FRAMEWORK, 0):,.0f}; "
+        f"ASGI hello {us.get(ASGI_HELLO, 0):,.0f} µs; bound (hello / request) {bound}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
+    parser.add_argument(
+        "--database-url", default=None, help="default: a SQLite file in the temporary home"
+    )
+    parser.add_argument("--cpu", type=int, default=None, help="default: the last allowed core")
+    parser.add_argument("--iterations", type=int, default=FULL_ITERATIONS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--table", action="store_true", help="also print the table to stderr")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.rounds < 1:
+        parser.error("--iterations and --rounds must be positive")
+    cpu = pinned_cpu() if args.cpu is None else args.cpu
+    result = measure(args.database_url, args.iterations, args.rounds, cpu)
+    if args.table:
+        for row in table(result):
+            print(" | ".join(row), file=sys.stderr)
+    print(json.dumps(asdict(result)))
+
+
+if __name__ == "__main__":
+    main()
