@@ -45,6 +45,7 @@ from starlette.types import ASGIApp as AsgiApp
 from starlette.types import Message
 
 from benchmarks.pinned import pinned_cpu, run_child
+from benchmarks.servers import UNLIMITED
 from federation.api.deps import AppContext
 from federation.auth import CALLER_QUERY, authenticate, caller_of, checked_key, presented_digest
 from federation.clock import SystemClock
@@ -148,6 +149,7 @@ def issuer_home(database_url: str | None) -> Iterator[tuple[Path, str]]:
                 "FEDERATION_DATABASE_URL": url,
                 "FEDERATION_KEYS_DIR": str(home / "keys"),
                 "FEDERATION_ADMIN_KEY_FILE": str(home / "var" / "admin-api-key"),
+                **UNLIMITED,
             }
         )
         try:

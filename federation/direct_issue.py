@@ -10,9 +10,12 @@ finished run is refused on the very next request, in every worker and replica.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from federation.auth import (
     CALLER_QUERY,
     LAST_USED_UPDATE,
+    Caller,
     Scope,
     caller_of,
     checked_key,
@@ -43,7 +46,13 @@ class DirectIssue:
         self._run = DirectStatement(ISSUE_QUERY, dialect)
         self._audit = DirectStatement(AUDIT_INSERT, dialect)
 
-    def __call__(self, presented: str | None, request: IssueRequest) -> IssuedToken:
+    def __call__(
+        self,
+        presented: str | None,
+        request: IssueRequest,
+        note: Callable[[Caller], None] | None = None,
+    ) -> IssuedToken:
+        """``note`` learns the caller as soon as the key is checked (the access log)."""
         digest = presented_digest(presented)
         now = self.clock.now()
         with direct_connection(self.store) as db:
@@ -54,7 +63,10 @@ class DirectIssue:
                 db.execute(self._last_used, key_seq=key.seq, now=now)
                 db.commit()
             caller = caller_of(key)
+            if note is not None:
+                note(caller)
             caller.require(Scope.FEDERATE)
+            self.issuer.limits.key.take(caller.key_id)  # NOTE: refused before the run is read
             run = db.first(self._run, run_id=request.run_id)
             if run is None:
                 raise run_not_found(request.run_id)

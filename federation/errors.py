@@ -8,6 +8,7 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     FederationError
     ├── InvalidRequest           400 invalid_request
     │   ├── RequestTooLarge      413 invalid_request
+    │   ├── HeadersTooLarge      431 invalid_request
     │   ├── VerificationFailed   a token failed `federation verify`
     │   └── PolicyRefusal        a policy given to issue-token would refuse the token
     ├── AuthenticationRequired   401 authentication_required
@@ -16,6 +17,7 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     ├── MethodNotAllowed         405 operation_not_supported
     ├── Conflict                 409 conflict                   (retryable)
     ├── OperationNotSupported    422 operation_not_supported
+    ├── RateLimited              429 resource_unavailable       (retryable, Retry-After)
     ├── ResourceUnavailable      503 resource_unavailable       (retryable)
     └── InternalError            500 internal_error             (retryable)
         └── ConfigurationError   a setting, key file or database stops start-up
@@ -25,6 +27,7 @@ Details must never contain a secret: they are shown to clients and written to lo
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 DOCS_PREFIX = "/reference/api-and-sdk/troubleshooting/errors/"
@@ -104,6 +107,11 @@ class RequestTooLarge(InvalidRequest):
     status = 413
 
 
+class HeadersTooLarge(InvalidRequest):
+    title = "The request headers are too large."
+    status = 431
+
+
 class VerificationFailed(InvalidRequest):
     title = "The token did not verify."
     exit_code = EXIT_FAILURE
@@ -168,6 +176,22 @@ class ResourceUnavailable(FederationError):
     default_retryable = True
 
 
+class RateLimited(FederationError):
+    """Too many requests: ``Retry-After`` says, in whole seconds, when one may succeed."""
+
+    code = "resource_unavailable"
+    title = ResourceUnavailable.title
+    status = 429
+    default_retryable = True
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: float = 1.0, retryable: bool | None = None
+    ) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(detail, retryable=retryable, headers={"Retry-After": str(seconds)})
+        self.retry_after = seconds
+
+
 class InternalError(FederationError):
     """An unexpected failure; the detail stays in the server log, never in the answer."""
 
@@ -192,7 +216,12 @@ _CANONICAL: tuple[type[FederationError], ...] = (
     ResourceUnavailable,
     InternalError,
 )
-_EXTRA: tuple[type[FederationError], ...] = (RequestTooLarge, MethodNotAllowed)
+_EXTRA: tuple[type[FederationError], ...] = (
+    RequestTooLarge,
+    HeadersTooLarge,
+    MethodNotAllowed,
+    RateLimited,
+)
 BY_STATUS: dict[int, type[FederationError]] = {cls.status: cls for cls in _CANONICAL + _EXTRA}
 BY_CODE: dict[str, type[FederationError]] = {cls.code: cls for cls in _CANONICAL}
 

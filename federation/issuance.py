@@ -6,11 +6,15 @@ answering: the API key (401, before this module) and its scope (403), the run ex
 (404), the key's principal is the run's principal (403), the run's workload token (403),
 the run's state (409 while waiting, 422 once finished), then the team (400 when
 ambiguous). Only then are the template, audience, algorithm and duration looked at.
+
+Rate limits (429) sit where a refusal costs least: the key's bucket right after the
+scope, before the run is read; the run's after every check, before anything is signed
+or written, so that no one but the run's own principal can spend its tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,6 +28,7 @@ from federation.clock import Clock
 from federation.durations import DurationPolicy, Grant, parse_duration
 from federation.errors import Conflict, InvalidRequest, NotAuthorized, OperationNotSupported
 from federation.keys import ALGORITHMS, Keyring
+from federation.rate_limits import Limits
 from federation.run_states import FINISHED, WAITING
 from federation.runs import get_run
 from federation.session_tags import session_tags
@@ -169,6 +174,8 @@ class TokenIssuer:
         audience_as_array: bool = True,
         require_workload_token: bool = True,
         clock_skew: int = 5,
+        on_signed: Callable[[str, str], None] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.issuer = issuer
         self.keyring = keyring
@@ -179,9 +186,19 @@ class TokenIssuer:
         self.audience_as_array = audience_as_array
         self.require_workload_token = require_workload_token
         self.clock_skew = clock_skew
+        self.on_signed = on_signed  # told (alg, audience) of every signed token: metrics
+        self.limits = limits or Limits.off()
 
     @classmethod
-    def from_settings(cls, settings: Settings, keyring: Keyring, clock: Clock) -> TokenIssuer:
+    def from_settings(
+        cls,
+        settings: Settings,
+        keyring: Keyring,
+        clock: Clock,
+        *,
+        on_signed: Callable[[str, str], None] | None = None,
+        limits: Limits | None = None,
+    ) -> TokenIssuer:
         return cls(
             issuer=settings.issuer,
             keyring=keyring,
@@ -192,6 +209,8 @@ class TokenIssuer:
             audience_as_array=settings.audience_format == "array",
             require_workload_token=settings.require_workload_token,
             clock_skew=settings.clock_skew,
+            on_signed=on_signed,
+            limits=limits,
         )
 
     def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
@@ -210,6 +229,7 @@ class TokenIssuer:
         cloud's policy before it asks for the token itself.
         """
         caller.require(Scope.FEDERATE)
+        self.limits.key.take(caller.key_id)
         run = get_run(session, request.run_id, lock="share")
         return self.prepare_for(caller, run, request)
 
@@ -249,6 +269,7 @@ class TokenIssuer:
         )
 
         claims = self.claims(context, template, audience, grant, tags)
+        self.limits.run.take(run.run_id)
         return Prepared(claims=claims, alg=alg, grant=grant)
 
     def claims(
@@ -289,6 +310,8 @@ class TokenIssuer:
         """Sign prepared claims with the algorithm's active key."""
         signer, header = self.keyring.signer(prepared.alg, self.clock.now())
         token = jws.encode(prepared.claims.to_dict(), signer, header)
+        if self.on_signed is not None:
+            self.on_signed(prepared.alg, prepared.claims.audience)
         return IssuedToken(
             token=token,
             claims=prepared.claims,

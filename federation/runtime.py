@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from federation import accounts, logs
+from federation import accounts, logs, metrics_files
 from federation.api import create_app
 from federation.atomic_files import replace_private
 from federation.clock import Clock, SystemClock
@@ -19,6 +19,7 @@ from federation.keys import FileKeyStore, KeyRecord, Keyring, KeyStore
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.kek import KeyEncryptionKey
 from federation.keys.sealed import SealedMaterial
+from federation.metrics import Metrics
 from federation.settings import Settings, load_settings
 from federation.store import Store
 
@@ -100,4 +101,9 @@ def app_from_environment() -> FastAPI:
     store.check_schema()
     keyring = open_keyring(settings, clock, store)
     keyring.load()
-    return create_app(settings, store=store, keyring=keyring, clock=clock)
+    metrics = None
+    shared = metrics_files.shared_directory()  # set by `serve` for its workers
+    if shared is not None and settings.metrics != "off":
+        metrics_files.share(shared)
+        metrics = Metrics(keyring, clock, directory=shared)
+    return create_app(settings, store=store, keyring=keyring, clock=clock, metrics=metrics)

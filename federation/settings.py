@@ -16,10 +16,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from federation.durations import DurationPolicy, format_duration, parse_duration
 from federation.errors import ConfigurationError, FederationError
+from federation.rate_limits.buckets import Rate, parse_rate
 from federation.subjects import check_separator
 from federation.urls import is_loopback
 
@@ -47,6 +48,15 @@ Seconds = Annotated[int, BeforeValidator(_seconds), Field(gt=0)]
 SecondsOrOff = Annotated[int, BeforeValidator(_seconds), Field(ge=0)]
 
 
+def _rate(value: Any) -> Any:
+    """``20/s,burst=40``, ``60/m``, ``off`` (see ``federation.rate_limits``)."""
+    return parse_rate(value) if isinstance(value, str) else value
+
+
+# NOTE: NoDecode: the environment's text goes to the validator, not to a JSON parser.
+RateOrOff = Annotated[Rate | None, NoDecode, BeforeValidator(_rate)]
+
+
 class Settings(BaseSettings):
     """Everything configurable, from ``FEDERATION_*`` variables (see the README)."""
 
@@ -72,6 +82,15 @@ class Settings(BaseSettings):
     key_lead_time: Seconds = 3600
     clock_skew: int = Field(default=5, ge=0, le=300)
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Rate limits (federation.rate_limits): agents ask a few tokens per run; a loop
+    # asking hundreds a second is cut down to these.
+    rate_limit_key: RateOrOff = Rate(20, "s", burst=200)
+    rate_limit_run: RateOrOff = Rate(5, "s", burst=100)
+    rate_limit_auth_failures: RateOrOff = Rate(5, "s", burst=100)
+    redis_url: SecretStr | None = Field(
+        default=None, description="Shared rate limits; unset: in this process."
+    )
     key_store: Literal["file", "database", "aws-kms"] = "file"
     kek: SecretStr | None = Field(default=None, description="Key-encryption key (database store).")
     kms_region: str | None = None
@@ -82,6 +101,9 @@ class Settings(BaseSettings):
     aws_sts_endpoint_url: str | None = None
     gcp_sts_url: str = "https://sts.googleapis.com/v1/token"
     gcp_iam_url: str = "https://iamcredentials.googleapis.com"
+    access_log: bool = Field(default=True, description="One JSON line per request (on|off).")
+    metrics: Literal["admin", "public", "off"] = "admin"
+    metrics_dir: Path = Path("var/metrics")
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,7 @@ START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 POSTGRES_ADMIN = os.environ.get(
     "FEDERATION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("FEDERATION_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -147,6 +149,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/var/federation.db"
     return str(request.getfixturevalue("postgres_url"))
+
+
+# ---- Redis ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} ({exc}); start it (.ci/run does) or "
+            "point FEDERATION_TEST_REDIS at one"
+        )
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis; its keys go afterwards."""
+    prefix = f"federation-test:{secrets.token_hex(8)}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stale = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if stale:
+            client.delete(*stale)
+    finally:
+        client.close()
 
 
 # ---- a real server process ------------------------------------------------------------

@@ -162,11 +162,12 @@ class LiveServer:
 
 
 def start_server(
-    home: Path, database_url: str, settings: dict[str, str] | None = None
+    home: Path, database_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
 ) -> Iterator[LiveServer]:
     """`federation init`, then `federation serve` on a free loopback port; stopped after.
 
-    ``settings`` adds environment variables; several servers may share one ``home``."""
+    ``settings`` adds environment variables; several servers may share one ``home``;
+    ``workers`` is `serve --workers`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -197,7 +198,11 @@ def start_server(
     log_path = home / f"server-{port}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        federation_command("serve"), env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT
+        federation_command("serve", "--workers", str(workers)),
+        env=env,
+        cwd=home,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(200):

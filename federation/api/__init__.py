@@ -22,15 +22,23 @@ from federation.api import (
     tokens,
     wellknown,
 )
+from federation.api import metrics as metrics_api
+from federation.api.access_log import AccessLog
+from federation.api.auth_failures import AuthFailureLimitMiddleware
 from federation.api.deps import AppContext, TraceMiddleware
+from federation.api.federate import ISSUE_PATH
 from federation.api.issue_path import IssueTokenMiddleware
 from federation.api.lifespan import rotation_lifespan
-from federation.api.limits import BodyLimitMiddleware
+from federation.api.limits import BodyLimitMiddleware, HeaderLimitMiddleware
+from federation.api.metrics import RequestMetrics
+from federation.api.observe import ObserveMiddleware, Observer
 from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
 from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
+from federation.metrics import Metrics
+from federation.rate_limits import Limits
 from federation.settings import Settings
 from federation.store import Store
 
@@ -41,11 +49,29 @@ Authenticate with an API key: `Authorization: Bearer wk-...`. Every error is
 
 
 def create_app(
-    settings: Settings, *, store: Store, keyring: Keyring, clock: Clock | None = None
+    settings: Settings,
+    *,
+    store: Store,
+    keyring: Keyring,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
-    """The application, on an opened store and a loaded keyring (no I/O here)."""
+    """The application, on an opened store and a loaded keyring (no I/O here);
+    ``metrics`` in memory unless given (a server's workers share files); ``limits``
+    from the settings unless given (tests pass buckets on their own clock)."""
     clock = clock or SystemClock()
-    issuer = TokenIssuer.from_settings(settings, keyring, clock)
+    if settings.metrics == "off":
+        metrics = None
+    elif metrics is None:
+        metrics = Metrics(keyring, clock)
+    issuer = TokenIssuer.from_settings(
+        settings,
+        keyring,
+        clock,
+        on_signed=metrics.token_signed if metrics else None,
+        limits=limits or Limits.from_settings(settings),
+    )
     app = FastAPI(
         lifespan=rotation_lifespan(
             keyring,
@@ -72,14 +98,29 @@ def create_app(
     app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)
     app.add_middleware(IssueTokenMiddleware, context=app.state.context)  # innermost
+    app.add_middleware(AuthFailureLimitMiddleware, limit=issuer.limits.auth_failures)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
-    app.add_middleware(TraceMiddleware)  # the trace id exists for every answer but these:
+    app.add_middleware(HeaderLimitMiddleware, limit=settings.max_header_bytes)
     issuer_path = urlsplit(settings.issuer).path.rstrip("/")
     app.add_middleware(
         wellknown.DocumentsMiddleware,
         context=app.state.context,
         prefixes={"", issuer_path},
     )
+    app.add_middleware(TraceMiddleware)  # every answer, and every log line, has a trace id
+    # Outermost: every request is timed and logged once, discovery and JWKS included.
+    observers: list[Observer] = [AccessLog()] if settings.access_log else []
+    if metrics is not None:
+        answered_early = {ISSUE_PATH} | {
+            f"{prefix}{path}"
+            for prefix in ("", issuer_path)
+            for path in (wellknown.DISCOVERY_PATH, wellknown.JWKS_PATH)
+        }
+        observers.append(RequestMetrics(metrics, fixed_routes=answered_early))
+        app.state.metrics = metrics
+        app.include_router(metrics_api.router(settings.metrics))
+    if observers:
+        app.add_middleware(ObserveMiddleware, observers=observers)
     modules = (
         wellknown,
         health,

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from federation.api.observe import note_caller
 from federation.api.upstreams import Upstreams
 from federation.auth import Caller, authenticate
 from federation.clock import Clock
@@ -74,7 +75,9 @@ def get_caller(
     session: Annotated[Session, Depends(get_session, scope="function")],
     credentials: Credentials,
 ) -> Caller:
-    return authenticate(session, presented_key(credentials), context_of(request).clock.now())
+    caller = authenticate(session, presented_key(credentials), context_of(request).clock.now())
+    note_caller(request.scope, caller)
+    return caller
 
 
 Context = Annotated[AppContext, Depends(get_context)]

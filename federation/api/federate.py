@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Header, Request, Response
+from starlette.types import Scope
 
 from federation.api.deps import (
     AppContext,
@@ -16,6 +18,7 @@ from federation.api.deps import (
     DbSession,
     presented_key,
 )
+from federation.api.observe import note_caller, note_run
 from federation.api.problems import trace_id
 from federation.api.schemas import IssueTokenBody, TokenOut, TokenPreview
 from federation.issuance import IssuedToken, IssueRequest
@@ -50,19 +53,21 @@ async def issue_token(
     OpenAPI document and for every request it passes on (whose body the framework then
     refuses as it refuses any other)."""
     wanted = issue_request(trace_id(request), body, workload_token, team_header)
-    return await issued_response(context, presented_key(credentials), wanted)
+    return await issued_response(context, presented_key(credentials), wanted, request.scope)
 
 
 async def issued_response(
-    context: AppContext, presented: str | None, wanted: IssueRequest
+    context: AppContext, presented: str | None, wanted: IssueRequest, scope: Scope
 ) -> Response:
     """Issue (on the event loop for SQLite, in a few threads for PostgreSQL) and answer
-    ``TokenOut`` as JSON."""
+    ``TokenOut`` as JSON; the run and the caller are noted in ``scope`` for the log."""
     direct = context.direct_issue
+    note_run(scope, wanted.run_id)
+    note = partial(note_caller, scope)
     if direct.inline:
-        issued = direct(presented, wanted)
+        issued = direct(presented, wanted, note)
     else:
-        issued = await to_thread.run_sync(direct, presented, wanted, limiter=_issue_threads())
+        issued = await to_thread.run_sync(direct, presented, wanted, note, limiter=_issue_threads())
     # NOTE: serialized here, by pydantic's own serializer, rather than validated again
     # and encoded by the framework (a tenth of the request's time)
     return Response(token_out(issued).model_dump_json(), media_type="application/json")

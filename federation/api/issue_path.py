@@ -55,7 +55,7 @@ class IssueTokenMiddleware:
             trace, parsed, headers.get("workload_token"), headers.get("team_uid")
         )
         try:
-            response = await issued_response(self.context, presented, wanted)
+            response = await issued_response(self.context, presented, wanted, scope)
         except Exception as exc:  # NOTE: answered as the framework's handlers answer it
             response = problem_response(as_federation_error(exc, trace), Request(scope))
         await response(scope, receive, send)

@@ -43,7 +43,7 @@ def init(reset_admin_key: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the issuer (after `federation init`)."""
-    from federation import logs, serving
+    from federation import logs, metrics_files, serving
     from federation.clock import SystemClock
     from federation.runtime import prepare
     from federation.settings import load_settings
@@ -62,6 +62,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     # Worker processes build their own application from the same environment.
     os.environ.update({f"FEDERATION_{k.upper()}": str(v) for k, v in overrides.items()})
     os.environ.setdefault("FEDERATION_ISSUER", settings.issuer)
+    if settings.metrics != "off":
+        # NOTE: before the workers exist: they write to this server's own directory
+        metrics_files.share(metrics_files.claim(settings.metrics_dir).path)  # locked till exit
     serving.run(
         "federation.runtime:app_from_environment",
         host=settings.host,

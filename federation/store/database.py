@@ -22,6 +22,7 @@ from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
 from federation.store.write_lock import NoWriteLock, WriteLock, write_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+TIMEOUT_SECONDS = 5
 
 
 class StoreSession(Session):
@@ -70,8 +71,15 @@ class Store:
                     create_private(path)  # NOTE: 0600: key hashes, emails, the audit log
             options["connect_args"] = {"check_same_thread": False, "timeout": 5}
         elif parsed.get_backend_name() == "postgresql":
-            options["connect_args"] = {"connect_timeout": 5}
+            # NOTE: every wait is bounded, so that a down or stuck database answers 503
+            # within seconds rather than holding requests: connecting, waiting for a
+            # pooled connection, and any statement (lock waits included).
+            options["connect_args"] = {
+                "connect_timeout": TIMEOUT_SECONDS,
+                "options": f"-c statement_timeout={TIMEOUT_SECONDS * 1000}",
+            }
             options["pool_size"] = 10
+            options["pool_timeout"] = TIMEOUT_SECONDS
         else:
             raise ConfigurationError(
                 f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or "
@@ -107,6 +115,9 @@ class Store:
     def migrate(self) -> None:
         """Bring the schema to the newest revision (``federation init``)."""
         with self._connect() as connection:
+            if self.dialect == "postgresql":
+                # NOTE: a migration may rewrite a large audit table: no statement timeout
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
             config = _alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

@@ -97,7 +97,10 @@ class DirectConnection:
         except dialect.loaded_dbapi.Error as exc:
             invalidated = dialect.is_disconnect(exc, self._raw, self._cursor)
             if invalidated:
+                # NOTE: the server went away: every pooled connection is as dead as this
+                # one, so the pool starts afresh rather than failing once per connection
                 self._raw.invalidate(exc)
+                self._store.engine.dispose(close=False)
             sql = statement.sql if statement else "COMMIT"
             raise _translated(dialect, exc, sql, invalidated=invalidated) from None
 

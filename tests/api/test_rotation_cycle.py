@@ -84,7 +84,14 @@ class CachingVerifier:
 @pytest.fixture
 def cycle(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[World, Keyring]]:
     # Rotated by hand below; a JWKS cache lives six steps, as long as the lead time allows.
-    settings = make_settings(tmp_path / "cycle", key_rotation_period=0, jwks_max_age="30m")
+    # Hours of tokens for one key and run pass in seconds of real time: no rate limits.
+    settings = make_settings(
+        tmp_path / "cycle",
+        key_rotation_period=0,
+        jwks_max_age="30m",
+        rate_limit_key="off",
+        rate_limit_run="off",
+    )
     store = Store.from_url(settings.database_url)
     store.migrate()
     keyring = open_keyring(settings, clock)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import jwt
@@ -22,14 +21,6 @@ from federation.store import Store
 from federation.store.models import SigningKey
 
 KEK = new_kek()
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Store]:
-    store = Store.from_url(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def keyring_on(store: Store, clock: ManualClock, kek: str = KEK) -> Keyring:

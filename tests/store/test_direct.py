@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -23,14 +22,6 @@ from federation.store.direct import DirectStatement, direct_connection
 from federation.store.models import ApiKey, IssuedToken
 from federation.store.write_lock import FileWriteLock
 from tests.store.seeding import Seeded, seed, token_issuer
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Store]:
-    store = Store.from_url(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from federation import runs
 from federation.auth import authenticate
@@ -16,14 +13,6 @@ from federation.issuance import IssueRequest
 from federation.run_states import RunState
 from federation.store import Store
 from tests.store.seeding import seed, token_issuer
-
-
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Store]:
-    store = Store.from_url(postgres_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def test_issuance_waits_for_a_finishing_run_and_then_refuses(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,14 +29,6 @@ from federation.run_states import RunState
 from federation.store import PageRequest, Store
 from federation.store.models import ApiKey, Base, IssuedToken, Principal, Run
 from tests.store.seeding import admin_caller, seed, token_issuer
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Store]:
-    store = Store.from_url(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def test_a_new_database_has_no_schema_until_migrated(database_url: str) -> None:

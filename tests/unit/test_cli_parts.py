@@ -20,6 +20,7 @@ from federation.errors import (
     MethodNotAllowed,
     NotAuthorized,
     OperationNotSupported,
+    RateLimited,
     ResourceNotFound,
     ResourceUnavailable,
 )
@@ -124,7 +125,7 @@ def response(status: int, body: Any = None, content: bytes | None = None) -> htt
         (Conflict, "conflict", 409, True),
         (Conflict, "conflict", 409, False),
         (OperationNotSupported, "operation_not_supported", 422, False),
-        (ResourceUnavailable, "resource_unavailable", 429, True),
+        (RateLimited, "resource_unavailable", 429, True),
         (ResourceUnavailable, "resource_unavailable", 503, True),
     ],
 )

@@ -10,12 +10,14 @@ from federation.errors import (
     ConfigurationError,
     Conflict,
     FederationError,
+    HeadersTooLarge,
     InternalError,
     InvalidRequest,
     MethodNotAllowed,
     NotAuthorized,
     OperationNotSupported,
     PolicyRefusal,
+    RateLimited,
     RequestTooLarge,
     ResourceNotFound,
     ResourceUnavailable,
@@ -28,12 +30,14 @@ TABLE: list[tuple[type[FederationError], str, int, bool, int]] = [
     (VerificationFailed, "invalid_request", 400, False, 1),
     (PolicyRefusal, "invalid_request", 400, False, 1),
     (RequestTooLarge, "invalid_request", 413, False, 2),
+    (HeadersTooLarge, "invalid_request", 431, False, 2),
     (AuthenticationRequired, "authentication_required", 401, False, 77),
     (NotAuthorized, "not_authorized", 403, False, 77),
     (ResourceNotFound, "resource_not_found", 404, False, 1),
     (MethodNotAllowed, "operation_not_supported", 405, False, 1),
     (Conflict, "conflict", 409, True, 75),
     (OperationNotSupported, "operation_not_supported", 422, False, 1),
+    (RateLimited, "resource_unavailable", 429, True, 75),
     (ResourceUnavailable, "resource_unavailable", 503, True, 75),
     (InternalError, "internal_error", 500, True, 75),
     (ConfigurationError, "internal_error", 500, False, 78),
@@ -79,6 +83,8 @@ def test_hierarchy() -> None:
         (Conflict, "conflict"),
         (OperationNotSupported, "operation-not-supported"),
         (ResourceUnavailable, "resource-unavailable"),
+        (RateLimited, "resource-unavailable"),
+        (HeadersTooLarge, "invalid-request"),
         (InternalError, "internal-error"),
     ],
 )
@@ -146,6 +152,23 @@ def test_retryable_may_be_overridden_per_instance(
     assert body["status"] == status
     # The class default is untouched.
     assert cls("y").retryable is cls.default_retryable
+
+
+def test_rate_limited_says_when_to_retry_in_whole_seconds() -> None:
+    assert RateLimited("slow down", retry_after=0.2).headers == {"Retry-After": "1"}
+    assert RateLimited(retry_after=59.01).headers == {"Retry-After": "60"}
+    assert RateLimited().headers == {"Retry-After": "1"}
+    # The CLI rebuilds it from a problem body, with the body's retryable.
+    assert RateLimited("x", retryable=False).retryable is False
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(429, RateLimited), (503, ResourceUnavailable), (431, HeadersTooLarge), (400, InvalidRequest)],
+)
+def test_problems_map_back_by_status_and_code(status: int, cls: type[FederationError]) -> None:
+    assert errors.for_problem(cls.code, status) is cls
+    assert errors.BY_STATUS[status] is cls
 
 
 def test_headers_are_kept_per_instance() -> None:
