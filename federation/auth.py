@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from federation.store.models import ApiKey, Principal
 KEY_PREFIX = "wk-"
 WORKLOAD_TOKEN_PREFIX = "wlt-"  # noqa: S105 - a prefix, not a secret
 _SECRET_BYTES = 32  # 256 bits
-_KEY_LENGTH = len(KEY_PREFIX) + 43
+# NOTE: the alphabet too, not only the length: what cannot be a key is refused before any
+# lookup (and a string Python decoded with surrogateescape never reaches the hash)
+_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -119,7 +122,7 @@ def presented_digest(presented: str | None) -> str:
     """The hash to look a presented key up by; 401 for what cannot be a key."""
     # NOTE: one error for missing, malformed, unknown, expired and deleted keys, so
     # the answer is no oracle for which keys exist.
-    if not presented or not presented.startswith(KEY_PREFIX) or len(presented) != _KEY_LENGTH:
+    if not presented or not _KEY_SHAPE.fullmatch(presented):
         raise AuthenticationRequired()
     return secret_hash(presented)
 

@@ -1,0 +1,1 @@
+"""Property-based tests: invariants that must hold for every input, not just examples."""
