@@ -144,6 +144,7 @@ class LiveServer:
     admin_key: str
     home: Path
     log: Path
+    process: subprocess.Popen[bytes] | None = None  # the `serve` process, when there is one
 
     def cli(
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
@@ -216,7 +217,9 @@ def start_server(
             time.sleep(0.05)
         else:
             raise AssertionError(f"server did not start: {log_path.read_text()}")
-        yield LiveServer(url=url, env=env, admin_key=admin_key, home=home, log=log_path)
+        yield LiveServer(
+            url=url, env=env, admin_key=admin_key, home=home, log=log_path, process=process
+        )
     finally:
         process.terminate()
         try:

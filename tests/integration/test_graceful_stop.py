@@ -10,10 +10,8 @@ server is mid-request when SIGTERM arrives, however fast or slow the machine is.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,76 +23,13 @@ import httpx
 import orjson
 
 from tests.integration.test_store_outage import NO_LIMITS, agent
-from tests.support import federation_command, free_port
+from tests.support import start_server
 
 CLIENTS = 8
 BOUND = 30.0  # seconds: no wait in this test is longer
 
 
-@dataclass(frozen=True)
-class Served:
-    url: str
-    admin_key: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@contextmanager
-def serving(home: Path) -> Iterator[Served]:
-    """`federation init` and `federation serve` (SQLite, no rate limits), as
-    ``tests.support.start_server`` does, but with the process at hand for the signal."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
-    }
-    env.update(
-        FEDERATION_DATABASE_URL=f"sqlite:///{home}/var/federation.db",
-        FEDERATION_KEYS_DIR=str(home / "keys"),
-        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
-        FEDERATION_PORT=str(port),
-        **NO_LIMITS,
-    )
-    home.mkdir(parents=True, exist_ok=True)
-    init = subprocess.run(
-        federation_command("init"),
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
-    log_path = home / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            federation_command("serve", "--workers", "1"),
-            env=env,
-            cwd=home,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + BOUND
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-            else:
-                raise AssertionError(f"server did not start: {log_path.read_text()}")
-            admin_key = (home / "var" / "admin-api-key").read_text().strip()
-            yield Served(url, admin_key, process, log_path)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=BOUND)
+running = contextmanager(start_server)
 
 
 @dataclass(frozen=True)
@@ -131,7 +66,8 @@ def _held_request(
 
 def test_sigterm_finishes_the_requests_in_flight_then_exits_0(tmp_path: Path) -> None:
     home = tmp_path / "server"
-    with serving(home) as server:
+    with running(home, f"sqlite:///{home}/var/federation.db", NO_LIMITS) as server:
+        assert server.process is not None
         headers, run_id = agent(server.url, server.admin_key)
         body = orjson.dumps({"run_id": run_id, "audience": "sts.amazonaws.com"})
         begun = [threading.Event() for _ in range(CLIENTS)]
