@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ unit: install
 # Throughput and latency against baselines; writes benchmarks/results/latest.*
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The console's pages as the browser tests see them, for the README (docs/console/*.png)
+screenshots: install
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/console/test_browser.py
 
 test: lint typecheck
 	$(BIN)/pytest

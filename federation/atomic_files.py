@@ -29,6 +29,16 @@ def private_directory(path: Path) -> None:
         raise ConfigurationError(f"cannot use directory {path}: {exc.strerror}") from exc
 
 
+def refuse_shared(path: Path, what: str) -> None:
+    """A secret's file must be open to its owner alone; ``OSError`` when it is missing."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{what} {path} is accessible to other users (mode "
+            f"{stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
+
+
 def create_private(path: Path, data: bytes = b"") -> None:
     """Create ``path`` with ``data``; refuses to overwrite or to follow a symlink."""
     private_directory(path.parent)

@@ -102,7 +102,7 @@ class Caller:
         """403 unless the key holds ``admin`` or one of ``accepted``."""
         if self.is_admin or any(scope in self.scopes for scope in accepted):
             return
-        wanted = " or ".join(f"'{scope}'" for scope in (*accepted, Scope.ADMIN))
+        wanted = " or ".join(f"'{scope}'" for scope in dict.fromkeys((*accepted, Scope.ADMIN)))
         raise NotAuthorized(f"this API key lacks the {wanted} scope")
 
 

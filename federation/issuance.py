@@ -26,7 +26,13 @@ from federation import jws
 from federation.auth import Caller, PrincipalType, Scope, secret_matches
 from federation.clock import Clock
 from federation.durations import DurationPolicy, Grant, parse_duration
-from federation.errors import Conflict, InvalidRequest, NotAuthorized, OperationNotSupported
+from federation.errors import (
+    Conflict,
+    FederationError,
+    InvalidRequest,
+    NotAuthorized,
+    OperationNotSupported,
+)
 from federation.keys import ALGORITHMS, Keyring
 from federation.rate_limits import Limits
 from federation.run_states import FINISHED, WAITING
@@ -64,6 +70,19 @@ class IssueRequest:
     algorithm: str | None = None
     aws_session_tags: Sequence[str] | None = None
     trace_id: str | None = None
+
+
+class PrincipalFacts(Protocol):
+    """Whom a token speaks for: the caller (a ``Caller``), or a run's principal."""
+
+    @property
+    def principal_uid(self) -> str: ...
+    @property
+    def principal_type(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def teams(self) -> Sequence[str]: ...
 
 
 class RunFacts(Protocol):
@@ -236,30 +255,28 @@ class TokenIssuer:
     def prepare_for(self, caller: Caller, run: RunFacts, request: IssueRequest) -> Prepared:
         """:meth:`prepare` once the run is read (and, on PostgreSQL, share-locked)."""
         self._check_run(caller, run, request.workload_token)
+        prepared = self.claims_for(caller, run, request)
+        self.limits.run.take(run.run_id)
+        return prepared
+
+    def claims_for(
+        self, principal: PrincipalFacts, run: RunFacts, request: IssueRequest
+    ) -> Prepared:
+        """The team, template, audience, algorithm and duration checks, and the claims a
+        token for ``principal`` in ``run`` would carry; who asks is checked before this."""
         template = parse_template(request.subject_template)
         needs_team = bool(TEAM_COMPONENTS & set(template))
-        team = _team(caller, run, _selected_team(request), needs_team=needs_team)
+        team = _team(principal, run, _selected_team(request), needs_team=needs_team)
         audience = check_audience(request.audience)
         alg = self._algorithm(request.algorithm, audience)
         grant = self.durations.grant(_requested_seconds(request))
-        email = caller.email if caller.principal_type == PrincipalType.USER else None
-        context = SubjectContext(
-            principal_type=caller.principal_type,
-            principal_uid=caller.principal_uid,
-            run_id=run.run_id,
-            email=email,
-            team=team,
-            environment=run.environment,
-            agent_name=run.agent_name,
-            skill_spec=run.skill_spec,
-            host=run.host,
-        )
+        context = subject_context(principal, run, team)
         tags = session_tags(
             request.aws_session_tags,
             {
-                "principal": f"{caller.principal_type}:{caller.principal_uid}",
+                "principal": f"{principal.principal_type}:{principal.principal_uid}",
                 "team": team,
-                "email": email,
+                "email": context.email,
                 "environment": run.environment,
                 "agent_name": run.agent_name,
                 "skill_spec": run.skill_spec,
@@ -267,9 +284,7 @@ class TokenIssuer:
                 "host": run.host,
             },
         )
-
         claims = self.claims(context, template, audience, grant, tags)
-        self.limits.run.take(run.run_id)
         return Prepared(claims=claims, alg=alg, grant=grant)
 
     def claims(
@@ -357,15 +372,39 @@ class TokenIssuer:
         elif not secret_matches(workload_token, run.workload_token_hash):
             # NOTE: checked even when not required: a wrong token is never ignored.
             raise NotAuthorized(f"the workload token is not that of run {run.run_id}")
-        if run.state in WAITING:
-            raise Conflict(
-                f"run {run.run_id} is {run.state}; tokens are issued once it is claimed",
-                retryable=True,
-            )
-        if run.state in FINISHED:
-            raise OperationNotSupported(
-                f"run {run.run_id} is {run.state}; a finished run gets no tokens"
-            )
+        refusal = state_refusal(run)
+        if refusal is not None:
+            raise refusal
+
+
+def state_refusal(run: RunFacts) -> FederationError | None:
+    """What issue-token answers for a run in a state that gets no tokens, if it is."""
+    if run.state in WAITING:
+        return Conflict(
+            f"run {run.run_id} is {run.state}; tokens are issued once it is claimed",
+            retryable=True,
+        )
+    if run.state in FINISHED:
+        return OperationNotSupported(
+            f"run {run.run_id} is {run.state}; a finished run gets no tokens"
+        )
+    return None
+
+
+def subject_context(principal: PrincipalFacts, run: RunFacts, team: str | None) -> SubjectContext:
+    """What a subject template renders from: the principal, the team, the run."""
+    user = principal.principal_type == PrincipalType.USER
+    return SubjectContext(
+        principal_type=principal.principal_type,
+        principal_uid=principal.principal_uid,
+        run_id=run.run_id,
+        email=principal.email if user else None,
+        team=team,
+        environment=run.environment,
+        agent_name=run.agent_name,
+        skill_spec=run.skill_spec,
+        host=run.host,
+    )
 
 
 def _selected_team(request: IssueRequest) -> str | None:
@@ -383,12 +422,14 @@ def _requested_seconds(request: IssueRequest) -> int | None:
     return request.duration_seconds
 
 
-def _team(caller: Caller, run: RunFacts, selected: str | None, *, needs_team: bool) -> str | None:
+def _team(
+    principal: PrincipalFacts, run: RunFacts, selected: str | None, *, needs_team: bool
+) -> str | None:
     """The team a token speaks for: the selected one, the run's, or the only one."""
     if selected is not None:
-        if selected not in caller.teams:
+        if selected not in principal.teams:
             raise NotAuthorized(
-                f"principal {caller.principal_uid} is not a member of team {selected}"
+                f"principal {principal.principal_uid} is not a member of team {selected}"
             )
         if run.team_uid is not None and selected != run.team_uid:
             raise InvalidRequest(
@@ -397,8 +438,8 @@ def _team(caller: Caller, run: RunFacts, selected: str | None, *, needs_team: bo
         return selected
     if run.team_uid is not None:
         return run.team_uid
-    if len(caller.teams) == 1:
-        return caller.teams[0]
-    if len(caller.teams) > 1 and needs_team:
+    if len(principal.teams) == 1:
+        return principal.teams[0]
+    if len(principal.teams) > 1 and needs_team:
         raise InvalidRequest(MULTI_TEAM_MESSAGE)
     return None

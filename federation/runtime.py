@@ -15,6 +15,7 @@ from federation import accounts, logs, metrics_files
 from federation.api import create_app
 from federation.atomic_files import replace_private
 from federation.clock import Clock, SystemClock
+from federation.console.secret import console_secret
 from federation.keys import FileKeyStore, KeyRecord, Keyring, KeyStore
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.kek import KeyEncryptionKey
@@ -78,6 +79,8 @@ def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = Fals
                 replace_private(settings.admin_key_file, f"{created.raw}\n".encode())
                 report.admin_key = created.raw
                 report.admin_key_file = settings.admin_key_file
+        if settings.console:
+            console_secret(settings)
         return report
     finally:
         store.dispose()
@@ -89,6 +92,8 @@ def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
     store.check_schema()
     keyring = open_keyring(settings, clock, store)
     keyring.ensure()
+    if settings.console:
+        console_secret(settings)  # made once here, before the workers read it
     return store, keyring
 
 
@@ -106,4 +111,12 @@ def app_from_environment() -> FastAPI:
     if shared is not None and settings.metrics != "off":
         metrics_files.share(shared)
         metrics = Metrics(keyring, clock, directory=shared)
-    return create_app(settings, store=store, keyring=keyring, clock=clock, metrics=metrics)
+    secret = console_secret(settings) if settings.console else None
+    return create_app(
+        settings,
+        store=store,
+        keyring=keyring,
+        clock=clock,
+        metrics=metrics,
+        console_secret=secret,
+    )

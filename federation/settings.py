@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     access_log: bool = Field(default=True, description="One JSON line per request (on|off).")
     metrics: Literal["admin", "public", "off"] = "admin"
     metrics_dir: Path = Path("var/metrics")
+    console: bool = Field(default=True, description="The web console at /console (on|off).")
+    console_secret: SecretStr | None = Field(
+        default=None, description="Seals console sessions; unset: console_secret_file."
+    )
+    console_secret_file: Path = Path("var/console-secret")
 
     @model_validator(mode="before")
     @classmethod

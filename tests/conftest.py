@@ -51,7 +51,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         database_url=database_url or f"sqlite:///{tmp_path}/var/federation.db",
         keys_dir=tmp_path / "keys",
         admin_key_file=tmp_path / "var" / "admin-api-key",
-        **overrides,
+        **{"console_secret_file": tmp_path / "var" / "console-secret", **overrides},
     )
 
 

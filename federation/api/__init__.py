@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ from federation.api.metrics import RequestMetrics
 from federation.api.observe import ObserveMiddleware, Observer
 from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
+from federation.console import console_app
 from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
@@ -56,10 +58,12 @@ def create_app(
     clock: Clock | None = None,
     metrics: Metrics | None = None,
     limits: Limits | None = None,
+    console_secret: bytes | None = None,
 ) -> FastAPI:
     """The application, on an opened store and a loaded keyring (no I/O here);
     ``metrics`` in memory unless given (a server's workers share files); ``limits``
-    from the settings unless given (tests pass buckets on their own clock)."""
+    from the settings unless given (tests pass buckets on their own clock);
+    ``console_secret`` seals console sessions (random unless given: one process's)."""
     clock = clock or SystemClock()
     if settings.metrics == "off":
         metrics = None
@@ -136,6 +140,9 @@ def create_app(
     for module in modules:
         app.include_router(module.router)
     app.state.route_methods = problems.route_methods(module.router for module in modules)
+    if settings.console:
+        secret = console_secret or secrets.token_bytes(32)
+        app.mount("/console", console_app(app, secret=secret, issuer=settings.issuer))
     if issuer_path:
         # Verifiers look for discovery under the issuer URL, path included.
         app.include_router(wellknown.router, prefix=issuer_path, include_in_schema=False)

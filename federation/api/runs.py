@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from federation import runs
 from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.federate import issue_request
 from federation.api.listing import Paging, list_out
+from federation.api.problems import trace_id
 from federation.api.schemas import (
     Identifier,
+    IssueTokenBody,
     ListOut,
     Lookup,
     RunCreate,
     RunCreated,
     RunOut,
+    RunTokenPreview,
     RunUpdate,
     Text,
+    TokenRequestBody,
 )
 from federation.auth import Scope
+from federation.run_preview import preview_run
 from federation.run_states import RunState
 from federation.store.models import Run
 
@@ -93,3 +99,33 @@ def update_run(
 ) -> RunOut:
     caller.require(Scope.RUNS_WRITE)
     return run_out(runs.set_run_state(session, caller, run_id, body.state, context.clock.now()))
+
+
+@router.post(
+    "/{run_id}/preview-token",
+    summary="The claims a token for the run would carry, for an operator; nothing signed",
+)
+def preview_run_token(
+    request: Request,
+    body: TokenRequestBody,
+    context: Context,
+    session: DbSession,
+    caller: CurrentCaller,
+    run_id: RunIdPath,
+) -> RunTokenPreview:
+    """The template, team, audience and duration checks of issue-token, and the claims
+    the run's principal would get; what the console's Try it page shows. Unlike
+    `/api/v1/federate/preview-token` it needs no workload token and answers for any
+    run's principal, and reports the run's state rather than refusing it."""
+    asked = IssueTokenBody.model_construct(run_id=run_id, **dict(body))
+    preview = preview_run(
+        context.issuer, session, caller, issue_request(trace_id(request), asked, None, None)
+    )
+    prepared = preview.prepared
+    return RunTokenPreview(
+        header=prepared.header,
+        claims=prepared.claims.to_dict(),
+        issuable=preview.refusal is None,
+        refusal=None if preview.refusal is None else str(preview.refusal),
+        subject_components=preview.components,
+    )

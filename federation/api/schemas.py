@@ -80,8 +80,9 @@ class RunUpdate(Strict):
     state: RunState
 
 
-class IssueTokenBody(Strict):
-    run_id: Lookup
+class TokenRequestBody(Strict):
+    """What a token for a run should carry; the run is in the path or in the body."""
+
     audience: Audience
     duration: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="Lifetime such as 15m, 1h or 2h30m (default 1h)."
@@ -101,6 +102,10 @@ class IssueTokenBody(Strict):
         max_length=16,
         description="Run attributes to carry as AWS session tags (https://aws.amazon.com/tags).",
     )
+
+
+class IssueTokenBody(TokenRequestBody):
+    run_id: Lookup
 
 
 class RotateBody(Strict):
@@ -169,6 +174,15 @@ class TokenOut(BaseModel):
 class TokenPreview(BaseModel):
     header: dict[str, str] = Field(description="The protected header, but for kid.")
     claims: dict[str, Any] = Field(description="The claims, as issue-token would sign them.")
+
+
+class RunTokenPreview(TokenPreview):
+    issuable: bool = Field(description="Whether the run's state lets a token be issued now.")
+    refusal: str | None = Field(description="What issue-token would answer for the state.")
+    subject_components: dict[str, str | None] = Field(
+        description="Each template component rendered alone for the run; null where the "
+        "run lacks the value (issue-token refuses that component)."
+    )
 
 
 class KeyOut(BaseModel):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from federation.atomic_files import create_private, private_directory, replace_private
+from federation.atomic_files import (
+    create_private,
+    private_directory,
+    refuse_shared,
+    replace_private,
+)
 from federation.errors import ConfigurationError, ResourceNotFound
 from federation.keys.lifecycle import KeyRecord, changed
 from federation.keys.signers import (
@@ -168,12 +172,7 @@ class FileKeyStore:
 
     def _read_private_key(self, path: Path) -> PrivateKey:
         try:
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ConfigurationError(
-                    f"key file {path} is accessible to other users (mode "
-                    f"{stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-                )
+            refuse_shared(path, "key file")
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read key file {path}: {exc.strerror}") from exc

@@ -178,6 +178,14 @@ MATRIX: Final = (
     Row("GET", "/api/v1/runs", 200, RUNS_WRITE),
     Row("GET", "/api/v1/runs/{run_id}", 200, RUNS_WRITE),
     Row("PATCH", "/api/v1/runs/{run_id}", 200, RUNS_WRITE, lambda s: {"state": "SUCCEEDED"}),
+    # An operator's dry run for any run: runs:write, no workload token, no principal rule.
+    Row(
+        "POST",
+        "/api/v1/runs/{run_id}/preview-token",
+        200,
+        RUNS_WRITE,
+        lambda s: {"audience": AWS},
+    ),
     Row("GET", "/api/v1/keys", 200, ADMIN_ONLY),
     Row("POST", "/api/v1/keys/rotate", 201, ADMIN_ONLY),
     Row("POST", "/api/v1/keys/{kid}/retire", 200, ADMIN_ONLY),

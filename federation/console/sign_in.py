@@ -1,0 +1,82 @@
+"""Signing in with an API key, and out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from federation.console.api_client import ConsoleApi
+from federation.console.sessions import CSRF_COOKIE, SESSION_COOKIE
+from federation.console.web import (
+    NOTICES,
+    Console,
+    check_post,
+    clear_cookie,
+    client_of,
+    console_of,
+    csrf_pair,
+    redirect,
+    session_of,
+    set_cookie,
+)
+from federation.errors import FederationError
+
+API_KEY_FIELD = "api_key"
+
+
+async def sign_in_form(request: Request) -> Response:
+    console = console_of(request)
+    if session_of(request, console) is not None:
+        return redirect("/api-keys")
+    return _form_page(request, console)
+
+
+async def sign_in(request: Request) -> Response:
+    console = console_of(request)
+    try:
+        await check_post(request, console)
+        form = await request.form(max_files=0, max_fields=8)
+        raw = form.get(API_KEY_FIELD)
+        key = raw.strip() if isinstance(raw, str) else ""
+        if not key:
+            return _form_page(request, console, error="Enter an API key.", status=400)
+        async with ConsoleApi(console.api_app, key, client_of(request)) as api:
+            await api.whoami()
+    except FederationError as error:
+        # NOTE: never the key itself; a wrong key reads as the API's 401 title.
+        return _form_page(request, console, error=error.message, status=error.status)
+    response = redirect("/api-keys")
+    set_cookie(response, console, SESSION_COOKIE, console.codec.seal(key))
+    # A new CSRF nonce with the new session: a token seen before sign-in is worthless.
+    set_cookie(response, console, CSRF_COOKIE, console.codec.new_csrf_nonce())
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    console = console_of(request)
+    try:
+        await check_post(request, console)
+    except FederationError as error:
+        return _form_page(request, console, error=error.message, status=error.status)
+    response = redirect("/sign-in", notice="signed-out")
+    clear_cookie(response, console, SESSION_COOKIE)
+    clear_cookie(response, console, CSRF_COOKIE)
+    return response
+
+
+def _form_page(
+    request: Request, console: Console, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    csrf_token, new_nonce = csrf_pair(request, console)
+    body = console.templates.get_template("sign_in.html").render(
+        csrf_token=csrf_token,
+        whoami={},
+        notice=NOTICES.get(request.query_params.get("notice", "")),
+        error=error,
+        path=request.url.path,
+        field=API_KEY_FIELD,
+    )
+    response = HTMLResponse(body, status_code=status)
+    if new_nonce is not None:
+        set_cookie(response, console, CSRF_COOKIE, new_nonce)
+    return response
