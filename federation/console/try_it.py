@@ -44,7 +44,7 @@ async def try_it(request: Request, view: View) -> Response:
     }
     runs, _ = await section(view.api.get("/api/v1/runs", {"limit": 50}))
     result: dict[str, Any] = {}
-    error = None
+    error: str | None = None
     if asked["run_id"]:
         template = [part for part in _SPLIT.split(asked["subject_template"]) if part]
         body = {
@@ -52,14 +52,13 @@ async def try_it(request: Request, view: View) -> Response:
             "duration": asked["duration"] or None,
             "subject_template": template or None,
         }
-        try:
-            preview = await view.api.post(
+        preview, error = await section(
+            view.api.post(
                 f"/api/v1/runs/{quote(asked['run_id'], safe='')}/preview-token",
                 {name: value for name, value in body.items() if value is not None},
             )
-        except FederationError as problem:
-            error = problem.message
-        else:
+        )
+        if preview is not None:
             result = _policies(preview, asked)
     return view.render(
         "try_it.html",
