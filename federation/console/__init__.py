@@ -14,7 +14,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from federation.console import api_keys, runs, sign_in, signing_keys, tokens, try_it
 from federation.console.headers import SecurityHeadersMiddleware
 from federation.console.sessions import COOKIE_PATH, SessionCodec
-from federation.console.web import Console, session_of, templates
+from federation.console.web import Console, console_of, render, session_of, templates
 from federation.errors import FederationError, MethodNotAllowed, ResourceNotFound
 
 STATIC = Path(__file__).parent / "static"
@@ -36,14 +36,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
         if status == 405
         else ResourceNotFound(f"there is no console page at {request.url.path}")
     )
-    body = request.app.state.console.templates.get_template("error.html").render(
-        csrf_token="", whoami={}, notice=None, path=request.url.path, error=error
-    )
-    return HTMLResponse(body, status_code=error.status)
+    return render(request, console_of(request), "error.html", error.status, error=error)
 
 
 async def home(request: Request) -> Response:
-    signed_in = session_of(request, request.app.state.console) is not None
+    signed_in = session_of(request, console_of(request)) is not None
     return RedirectResponse(f"{COOKIE_PATH}/{'api-keys' if signed_in else 'sign-in'}", 303)
 
 

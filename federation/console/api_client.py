@@ -14,7 +14,6 @@ import httpx
 from starlette.types import ASGIApp
 
 from federation.client import error_from_response
-from federation.errors import AuthenticationRequired
 
 
 class ConsoleApi:
@@ -52,6 +51,3 @@ class ConsoleApi:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
-
-
-__all__ = ["AuthenticationRequired", "ConsoleApi"]

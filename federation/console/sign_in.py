@@ -8,7 +8,6 @@ from starlette.responses import HTMLResponse, Response
 from federation.console.api_client import ConsoleApi
 from federation.console.sessions import CSRF_COOKIE, SESSION_COOKIE
 from federation.console.web import (
-    NOTICES,
     Console,
     check_post,
     clear_cookie,
@@ -16,6 +15,7 @@ from federation.console.web import (
     console_of,
     csrf_pair,
     redirect,
+    render,
     session_of,
     set_cookie,
 )
@@ -68,15 +68,15 @@ def _form_page(
     request: Request, console: Console, *, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
     csrf_token, new_nonce = csrf_pair(request, console)
-    body = console.templates.get_template("sign_in.html").render(
+    response = render(
+        request,
+        console,
+        "sign_in.html",
+        status,
         csrf_token=csrf_token,
-        whoami={},
-        notice=NOTICES.get(request.query_params.get("notice", "")),
         error=error,
-        path=request.url.path,
         field=API_KEY_FIELD,
     )
-    response = HTMLResponse(body, status_code=status)
     if new_nonce is not None:
         set_cookie(response, console, CSRF_COOKIE, new_nonce)
     return response

@@ -85,21 +85,43 @@ class View:
     whoami: dict[str, Any] = field(default_factory=dict)
 
     def render(self, template: str, status: int = 200, **data: Any) -> HTMLResponse:
-        notice = NOTICES.get(self.request.query_params.get("notice", ""))
-        body = self.console.templates.get_template(template).render(
+        return render(
+            self.request,
+            self.console,
+            template,
+            status,
             csrf_token=self.csrf_token,
             whoami=self.whoami,
-            notice=notice,
-            path=self.request.url.path,
             **data,
         )
-        return HTMLResponse(body, status_code=status)
 
     async def form(self) -> FormData:
         return await self.request.form(max_files=0, max_fields=64)
 
 
 Handler = Callable[[Request, View], Awaitable[Response]]
+
+
+def render(
+    request: Request,
+    console: Console,
+    template: str,
+    status: int = 200,
+    *,
+    csrf_token: str = "",
+    whoami: dict[str, Any] | None = None,
+    **data: Any,
+) -> HTMLResponse:
+    """A template with what the base page needs: the CSRF token, the signed-in key (none
+    before sign-in), the notice named in the query, the path for the navigation."""
+    body = console.templates.get_template(template).render(
+        csrf_token=csrf_token,
+        whoami=whoami or {},
+        notice=NOTICES.get(request.query_params.get("notice", "")),
+        path=request.url.path,
+        **data,
+    )
+    return HTMLResponse(body, status_code=status)
 
 
 def console_of(request: Request) -> Console:
