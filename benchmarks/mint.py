@@ -6,10 +6,10 @@ signature. Both run in one process pinned to one core, in alternation, for a few
 each rate is the median over the rounds, and the ratio is mint / raw (1.0 would be a
 minting path that costs nothing but the signature).
 
-Minting is :meth:`federation.issuance.TokenIssuer.mint`, the issue path without the
-store: for a run whose checks have passed, the claims with the rendered subject, then
-the JWS. Raw signing is ``cryptography``'s ECDSA P-256/SHA-256 over the signing input
-of such a token, with the key the issuer signs with, read from its key file.
+Minting is :meth:`federation.minting.Minter.mint`, the issue path without the store:
+for a run whose checks have passed, the claims with the rendered subject, then the JWS.
+Raw signing is ``cryptography``'s ECDSA P-256/SHA-256 over the signing input of such a
+token, with the key the issuer signs with, read from its key file.
 
 The measurement runs in a child process (``python -m benchmarks.mint``), so that pinning
 it never pins the servers and load generator started later by the same harness.
@@ -33,10 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from benchmarks.pinned import pinned_cpu, run_child
 from federation.clock import SystemClock
-from federation.issuance import TokenIssuer
+from federation.durations import Grant
+from federation.minting import Minter
 from federation.runtime import open_keyring
 from federation.settings import load_settings
-from federation.subjects import SubjectContext, parse_template
+from federation.subjects import SubjectContext, SubjectRenderer, parse_template
 
 ISSUER = "https://issuer.example.com"
 AUDIENCE = "sts.amazonaws.com"
@@ -79,14 +80,23 @@ CONTEXT = SubjectContext(
 )
 
 
-def token_issuer(keys_dir: Path) -> TokenIssuer:
-    """The issuer as a server builds it from its settings (the defaults), on a fresh
-    file keyring in ``keys_dir``."""
+def minter(keys_dir: Path) -> tuple[Minter, Grant]:
+    """The minter as a server builds it from its settings (the defaults), on a fresh
+    file keyring in ``keys_dir``, and the default grant."""
     settings = load_settings(issuer=ISSUER, keys_dir=keys_dir)
     clock = SystemClock()
     keyring = open_keyring(settings, clock)
     keyring.ensure(["ES256"])
-    return TokenIssuer.from_settings(settings, keyring, clock)
+    built = Minter(
+        issuer=settings.issuer,
+        keyring=keyring,
+        clock=clock,
+        renderer=SubjectRenderer(settings.subject_separator),
+        default_alg=settings.signing_alg,
+        audience_as_array=settings.audience_format == "array",
+        clock_skew=settings.clock_skew,
+    )
+    return built, settings.duration_policy().grant(None)
 
 
 def _rate(operation: Callable[[], object], iterations: int) -> float:
@@ -102,15 +112,14 @@ def measure(cpu: int, iterations: int, rounds: int) -> MintResult:
     os.sched_setaffinity(0, {cpu})
     with tempfile.TemporaryDirectory(prefix="federation-bench-mint-") as tmp:
         keys_dir = Path(tmp) / "keys"
-        issuer = token_issuer(keys_dir)
+        minting, grant = minter(keys_dir)
         template = parse_template(TEMPLATE)
-        grant = issuer.durations.grant(None)
 
         def minted() -> str:
-            return issuer.mint(CONTEXT, template, AUDIENCE, grant).token
+            return minting.mint(CONTEXT, template, AUDIENCE, grant).token
 
         token = minted()
-        signer, _ = issuer.keyring.signer("ES256")
+        signer, _ = minting.keyring.signer("ES256")
         private = serialization.load_pem_private_key(
             (keys_dir / f"{signer.kid}.pem").read_bytes(), password=None
         )
@@ -142,7 +151,7 @@ def measure(cpu: int, iterations: int, rounds: int) -> MintResult:
         raw_us=round(1e6 / raw_rate, 2),
         mint_us=round(1e6 / mint_rate, 2),
         ratio=round(mint_rate / raw_rate, 3),
-        path="TokenIssuer.mint",
+        path="Minter.mint",
         token_bytes=len(token),
     )
 

@@ -1,29 +1,50 @@
-"""Writing the results: ``latest.json`` (every number), ``latest.md`` (the tables and
-ratios), ``latest.png`` (throughput and p99 per endpoint and configuration), and the
-ratio summary printed at the end of a run.
+"""Writing the results: ``latest.json`` (every number), ``latest.md`` (the targets, the
+tables and ratios), ``latest.png`` (each target's measured ratios against its line),
+and the summary printed at the end of a run, which holds the same targets table.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import stages
-from benchmarks.results import ENDPOINTS, HELLO, Configuration, Results
+from benchmarks.results import (
+    ENDPOINTS,
+    HELLO,
+    ISSUE_TOKEN,
+    MET,
+    NOT_MEASURED,
+    Configuration,
+    EndpointRun,
+    Results,
+    Target,
+)
+
+if TYPE_CHECKING:  # matplotlib is imported when the chart is drawn, not with the report
+    from matplotlib.axes import Axes
 
 JSON_NAME = "latest.json"
 MARKDOWN_NAME = "latest.md"
 CHART_NAME = "latest.png"
+TARGETS_HEADING = "## Targets"
+TARGETS_HEADER = ["measure", "value", "target", "result", "note"]
+ISSUE_HEADING = "## issue-token against hello, 1 worker"
 RATIO_HEADING = "## Ratios to hello"
+EFFICIENCY_HEADING = "## 2 workers: server CPU efficiency"
 STAGES_HEADING = "## Where issue-token's time goes (in process, one core)"
 
 
 def write(results: Results, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / JSON_NAME, out / MARKDOWN_NAME, out / CHART_NAME]
-    paths[0].write_text(json.dumps(asdict(results), indent=2) + "\n")
-    paths[1].write_text(markdown(results))
+    paths[0].write_text(
+        json.dumps(asdict(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    paths[1].write_text(markdown(results), encoding="utf-8")
     chart(results, paths[2])
     return paths
 
@@ -42,6 +63,52 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def target_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row per target: its worst measured value, the target, met or missed."""
+    rows = [
+        [t.name, _ratio(t.value), t.threshold, t.status, t.detail.replace("|", "/")]
+        for t in results.targets
+    ]
+    return TARGETS_HEADER, rows
+
+
+def issue_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """issue-token next to hello on one worker: throughput and latency, and the ratios
+    the targets speak about."""
+    header = [
+        "configuration",
+        "conns",
+        "hello req/s",
+        "issue-token req/s",
+        "req/s ratio",
+        "hello p50 / p99 ms",
+        "issue-token p50 / p99 ms",
+        "p99 ratio",
+    ]
+    rows: list[list[str]] = []
+    for configuration in _measured(results):
+        if configuration.workers != 1:
+            continue
+        for connections in results.plan.connections:
+            hello = configuration.run(HELLO, connections)
+            issued = configuration.run(ISSUE_TOKEN, connections)
+            if hello is None or issued is None:
+                continue
+            rows.append(
+                [
+                    configuration.label,
+                    str(connections),
+                    f"{hello.load.requests_per_s:,.0f}",
+                    f"{issued.load.requests_per_s:,.0f}",
+                    _ratio(issued.ratio_to_hello),
+                    f"{hello.load.p50_ms:.2f} / {hello.load.p99_ms:.2f}",
+                    f"{issued.load.p50_ms:.2f} / {issued.load.p99_ms:.2f}",
+                    _ratio(issued.p99_to_hello),
+                ]
+            )
+    return header, rows
+
+
 def ratio_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """Endpoint / hello throughput, one row per configuration and connection count."""
     header = ["configuration", "connections", *[e for e in ENDPOINTS if e != HELLO]]
@@ -56,30 +123,64 @@ def ratio_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def scaling_rows(results: Results) -> tuple[list[str], list[list[str]]]:
-    header = ["database", "connections", *ENDPOINTS]
-    rows: list[list[str]] = []
-    databases = dict.fromkeys(s.database for s in results.scaling)
-    for database in databases:
-        for connections in results.plan.connections:
-            found = {
-                s.endpoint: s.ratio
-                for s in results.scaling
-                if s.database == database and s.connections == connections
-            }
-            if found:
-                rows.append(
-                    [database, str(connections), *[_ratio(found.get(e)) for e in ENDPOINTS]]
-                )
+def efficiency_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "database",
+        "conns",
+        "endpoint",
+        "req per CPU-s, 1 worker",
+        "req per CPU-s, 2 workers",
+        "2w ÷ 1w",
+        "worker shares (2w)",
+        "balanced",
+    ]
+    rows = [
+        [
+            e.database,
+            str(e.connections),
+            e.endpoint,
+            f"{e.one_worker:,.0f}",
+            f"{e.two_workers:,.0f}",
+            _ratio(e.ratio),
+            "/".join(f"{s:.2f}" for s in e.shares),
+            "yes" if e.balanced else "NO",
+        ]
+        for e in results.efficiency
+    ]
     return header, rows
 
 
-def target_rows(results: Results) -> tuple[list[str], list[list[str]]]:
-    header = ["target", "worst value", "threshold", "", "note"]
-    rows = [
-        [t.name, _ratio(t.value), t.threshold, "met" if t.met else "missed", t.detail]
-        for t in results.targets
-    ]
+def _shares(run: EndpointRun) -> str:
+    if run.cpu is None or run.cpu.balance.workers < 2:
+        return ""
+    return "/".join(f"{s:.2f}" for s in run.cpu.balance.shares)
+
+
+def run_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    header = ["configuration", "conns", "endpoint", "req/s", "p50 ms", "p99 ms", "errors"]
+    header += ["x hello", "server CPU s", "req per CPU-s", "CPU shares"]
+    rows: list[list[str]] = []
+    for configuration in results.configurations:
+        if configuration.skipped or configuration.error:
+            why = configuration.skipped or configuration.error or ""
+            rows.append([configuration.label, "", f"not measured: {why}", *[""] * 8])
+        for run in configuration.runs:
+            per_cpu = run.requests_per_cpu_s
+            rows.append(
+                [
+                    configuration.label,
+                    str(run.connections),
+                    run.endpoint,
+                    f"{run.load.requests_per_s:,.0f}",
+                    f"{run.load.p50_ms:.2f}",
+                    f"{run.load.p99_ms:.2f}",
+                    str(run.load.error_total),
+                    _ratio(run.ratio_to_hello),
+                    f"{run.cpu.seconds:.2f}" if run.cpu else "-",
+                    f"{per_cpu:,.0f}" if per_cpu else "-",
+                    _shares(run),
+                ]
+            )
     return header, rows
 
 
@@ -124,6 +225,13 @@ def markdown(results: Results) -> str:
         f"{'smoke run, ' if plan.smoke else ''}{plan.duration:g} s per run after "
         f"{plan.warmup:g} s of warm-up; took {results.elapsed_s:.0f} s.",
         "",
+        TARGETS_HEADING,
+        "",
+        "Each target's worst value over what it covers (the note says what); "
+        '"not measured" when nothing it covers ran.',
+        "",
+        *_table(*target_rows(results)),
+        "",
         "## Minting vs raw ES256 signing (one core, median of rounds)",
         "",
     ]
@@ -139,13 +247,30 @@ def markdown(results: Results) -> str:
         lines += ["", f"mint / raw: **{mint.ratio:.2f}**"]
     else:
         lines.append("not measured (the mint benchmark failed)")
-    lines += ["", *stage_section(results)]
-    lines += ["", RATIO_HEADING, "", "Requests per second of each endpoint over hello's, "]
-    lines[-1] += "same server configuration and connections."
-    lines += ["", *_table(*ratio_rows(results)), ""]
-    lines += ["## 2 workers / 1 worker", "", *_table(*scaling_rows(results)), ""]
-    lines += ["## Targets", "", *_table(*target_rows(results)), ""]
+    lines += ["", *stage_section(results), "", ISSUE_HEADING, ""]
     lines += [
+        "Throughput and latency of each issue-token run next to the hello run just before "
+        "it; the ratios are issue-token's over hello's.",
+        "",
+        *_table(*issue_rows(results)),
+        "",
+        RATIO_HEADING,
+        "",
+        "Requests per second of each endpoint over hello's, same server configuration and "
+        "connections.",
+        "",
+        *_table(*ratio_rows(results)),
+        "",
+        EFFICIENCY_HEADING,
+        "",
+        "Requests answered per CPU-second of the server's processes (the granian parent and "
+        "its workers, user + system time read from /proc before and after each timed run), "
+        "with 2 workers over the same with 1: what a second worker costs, whatever share "
+        "of the cores the load generator takes. A database server's own processes are not "
+        "counted. Balanced: every worker did at least 0.35 of the workers' CPU time.",
+        "",
+        *_table(*efficiency_rows(results)),
+        "",
         "## Checks",
         "",
         f"- audit rows match the tokens issued: {'yes' if results.checks.audit else 'NO'}",
@@ -154,75 +279,64 @@ def markdown(results: Results) -> str:
         "",
         "## Every run",
         "",
+        *_table(*run_rows(results)),
     ]
-    rows: list[list[str]] = []
-    for configuration in results.configurations:
-        if configuration.skipped or configuration.error:
-            why = configuration.skipped or configuration.error or ""
-            rows.append([configuration.label, "", f"not measured: {why}", *[""] * 6])
-        for run in configuration.runs:
-            shares = (
-                "/".join(f"{s:.2f}" for s in run.balance.shares)
-                if run.balance and run.balance.workers > 1
-                else ""
-            )
-            rows.append(
-                [
-                    configuration.label,
-                    str(run.connections),
-                    run.endpoint,
-                    f"{run.load.requests_per_s:,.0f}",
-                    f"{run.load.p50_ms:.2f}",
-                    f"{run.load.p99_ms:.2f}",
-                    str(run.load.error_total),
-                    _ratio(run.ratio_to_hello),
-                    shares,
-                ]
-            )
-    header = ["configuration", "conns", "endpoint", "req/s", "p50 ms", "p99 ms", "errors"]
-    lines += _table([*header, "x hello", "CPU shares"], rows)
     return "\n".join(lines) + "\n"
 
 
 def chart(results: Results, path: Path) -> None:
-    """Throughput (top) and p99 latency (bottom, log scale) per endpoint, one bar per configuration,
-    one column per connection count."""
+    """One panel per target: a bar per measured point, green when it meets the target,
+    red when it misses, and the target as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    configurations = _measured(results)
-    columns = list(results.plan.connections)
+    columns = 4
+    count = max(1, len(results.targets))
+    rows = -(-count // columns)
     figure, axes = plt.subplots(
-        2, len(columns), figsize=(6.5 * len(columns), 8), squeeze=False, constrained_layout=True
+        rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False, constrained_layout=True
     )
-    width = 0.8 / max(1, len(configurations))
-    for column, connections in enumerate(columns):
-        for row, (metric, unit) in enumerate((("requests_per_s", "req/s"), ("p99_ms", "ms"))):
-            ax = axes[row][column]
-            for index, configuration in enumerate(configurations):
-                values = []
-                for endpoint in ENDPOINTS:
-                    run = configuration.run(endpoint, connections)
-                    values.append(float(getattr(run.load, metric)) if run else 0.0)
-                positions = [i + (index - (len(configurations) - 1) / 2) * width for i in range(4)]
-                ax.bar(positions, values, width, label=configuration.label)
-            ax.set_xticks(range(len(ENDPOINTS)), ENDPOINTS)
-            title = "throughput" if row == 0 else "p99 latency"
-            ax.set_title(f"{title}, {connections} connections")
-            ax.set_ylabel(unit)
-            if row == 1:
-                ax.set_yscale("log")  # issue-token's tail would flatten every other bar
-            ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize="small")
-    figure.suptitle(f"federation benchmarks — {results.machine.date}")
+    panels = [ax for row in axes for ax in row]
+    for ax, target in zip(panels, results.targets, strict=False):
+        _panel(ax, target)
+    for ax in panels[len(results.targets) :]:
+        ax.set_visible(False)
+    figure.suptitle(
+        f"federation benchmarks — {results.machine.date}: each target's measured values "
+        "(green: meets it, red: misses it) and the target (dashed)"
+    )
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
+def _panel(ax: Axes, target: Target) -> None:
+    ax.set_title(textwrap.fill(target.name, 38), fontsize="small")
+    line = f"target {target.threshold}"
+    ax.axhline(target.limit, color="black", linestyle="--", linewidth=1, label=line)
+    if target.status == NOT_MEASURED or not target.points:
+        ax.text(0.5, 0.5, NOT_MEASURED, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+    else:
+        labels = [point.label for point in target.points]
+        values = [point.value for point in target.points]
+        colors = ["tab:green" if point.met else "tab:red" for point in target.points]
+        bars = ax.bar(range(len(values)), values, width=0.6, color=colors)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize="x-small")
+        ax.set_xticks(range(len(labels)), labels, fontsize="x-small", rotation=30, ha="right")
+        pad = max(0, 3 - len(values)) / 2  # a lone bar stays a bar, not a wall
+        ax.set_xlim(-0.5 - pad, len(values) - 0.5 + pad)
+    top = max([target.limit, *(point.value for point in target.points)])
+    ax.set_ylim(0, top * 1.2)
+    ax.legend(fontsize="x-small", loc="upper left")
+    color = {MET: "tab:green", NOT_MEASURED: "tab:gray"}.get(target.status, "tab:red")
+    ax.set_xlabel(target.status, fontsize="small", color=color)
+    ax.grid(axis="y", alpha=0.3)
+
+
 def summary(results: Results) -> str:
-    """The ratios and targets, for the terminal."""
+    """The ratios, the checks and the targets table, for the terminal."""
     lines = ["", "== ratio summary =="]
     if results.mint:
         mint = results.mint
@@ -236,9 +350,17 @@ def summary(results: Results) -> str:
     header, rows = ratio_rows(results)
     lines.append("x hello (req/s): " + "  ".join(header[2:]))
     lines += [f"  {row[0]}, c{row[1]}: " + "  ".join(row[2:]) for row in rows]
-    header, rows = scaling_rows(results)
-    lines.append("2 workers / 1 worker: " + "  ".join(header[2:]))
-    lines += [f"  {row[0]}, c{row[1]}: " + "  ".join(row[2:]) for row in rows]
+    lines.append("2 workers, req per server CPU-s, 2w / 1w: " + "  ".join(ENDPOINTS))
+    for database in dict.fromkeys(e.database for e in results.efficiency):
+        for connections in results.plan.connections:
+            found = {
+                e.endpoint: e.ratio
+                for e in results.efficiency
+                if e.database == database and e.connections == connections
+            }
+            if found:
+                cells = "  ".join(_ratio(found.get(endpoint)) for endpoint in ENDPOINTS)
+                lines.append(f"  {database}, c{connections}: {cells}")
     lines.append(
         f"checks: audit {'ok' if results.checks.audit else 'FAILED'}, "
         f"deleted key 401 {'ok' if results.checks.deleted_key else 'FAILED'}"
@@ -248,13 +370,7 @@ def summary(results: Results) -> str:
             lines.append(f"skipped {configuration.label}: {configuration.skipped}")
         if configuration.error:
             lines.append(f"FAILED {configuration.label}: {configuration.error}")
-    lines.append("targets:")
-    for target in results.targets:
-        detail = f" ({target.detail})" if target.detail else ""
-        lines.append(
-            f"  [{'met' if target.met else 'missed'}] {target.name} {target.threshold}: "
-            f"{_ratio(target.value)}{detail}"
-        )
+    lines += ["", "targets:", *_table(*target_rows(results)), ""]
     lines.append(
         f"took {results.elapsed_s:.0f} s; load average {results.machine.load_average[0]:.2f} "
         f"before, {results.load_average_after[0]:.2f} after"

@@ -7,13 +7,17 @@ chart and the targets all read the same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from benchmarks.load import LoadResult
 from benchmarks.machine import Machine
-from benchmarks.mint import MintResult
 from benchmarks.plan import Plan
-from benchmarks.stages import StageBreakdown
-from benchmarks.workers import Balance
+from benchmarks.workers import ServerCpu
+
+# NOTE: for annotations only, so that results can be judged without importing the issuer
+if TYPE_CHECKING:
+    from benchmarks.mint import MintResult
+    from benchmarks.stages import StageBreakdown
 
 HELLO = "hello"
 ISSUE_TOKEN = "issue-token"  # noqa: S105 - an endpoint's name
@@ -46,12 +50,17 @@ class DeletedKeyCheck:
 
 @dataclass(frozen=True)
 class EndpointRun:
+    """One endpoint loaded at one connection count; the ratios are to the hello run
+    just before it (same configuration and connections), None for hello itself."""
+
     endpoint: str
     path: str
     connections: int
     load: LoadResult
-    ratio_to_hello: float | None
-    balance: Balance | None
+    ratio_to_hello: float | None  # requests per second
+    p99_to_hello: float | None  # p99 latency
+    cpu: ServerCpu | None  # the server's process tree over the timed run
+    requests_per_cpu_s: float | None  # requests answered per server CPU-second
     audit: AuditCheck | None
 
 
@@ -78,22 +87,52 @@ class Configuration:
 
 
 @dataclass(frozen=True)
-class Scaling:
-    """Throughput with two workers over throughput with one, same everything else."""
+class Efficiency:
+    """Server CPU efficiency of two workers: requests per server CPU-second with two
+    workers over the same with one, same database, endpoint and connections. 1.0: the
+    second worker costs nothing beyond the requests it serves. Unlike throughput, it
+    does not depend on how much of the two cores the load generator leaves the server."""
 
     database: str
     endpoint: str
     connections: int
+    one_worker: float  # requests per server CPU-second
+    two_workers: float
     ratio: float
+    shares: list[float]  # each worker's share of the two-worker run's worker CPU time
+    balanced: bool
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured value a target covers, e.g. one configuration's ratio."""
+
+    label: str
+    value: float
+    met: bool
+
+
+MET = "met"
+MISSED = "missed"
+NOT_MEASURED = "not measured"
 
 
 @dataclass(frozen=True)
 class Target:
+    """A target judged on its worst point (``value``): met means met everywhere."""
+
     name: str
-    value: float | None
-    threshold: str
-    met: bool
+    threshold: str  # as printed, e.g. "≥ 0.50"
+    limit: float
+    at_most: bool  # the value must stay at or below the limit (latency), not above it
+    value: float | None  # the worst point; None when nothing it covers was measured
+    status: str  # MET, MISSED or NOT_MEASURED
+    points: list[Point] = field(default_factory=list)
     detail: str = ""
+
+    @property
+    def met(self) -> bool:
+        return self.status == MET
 
 
 @dataclass(frozen=True)
@@ -109,7 +148,7 @@ class Results:
     mint: MintResult | None
     configurations: list[Configuration]
     stages: list[StageBreakdown] = field(default_factory=list)  # one per database
-    scaling: list[Scaling] = field(default_factory=list)
+    efficiency: list[Efficiency] = field(default_factory=list)
     checks: Checks = field(default_factory=lambda: Checks(audit=False, deleted_key=False))
     targets: list[Target] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -125,9 +164,10 @@ class Results:
         )
 
 
-def scaling(configurations: list[Configuration]) -> list[Scaling]:
-    """2-worker / 1-worker throughput per database, endpoint and connection count."""
-    found: list[Scaling] = []
+def efficiency(configurations: list[Configuration]) -> list[Efficiency]:
+    """2-worker / 1-worker requests per server CPU-second, per database, endpoint and
+    connection count."""
+    found: list[Efficiency] = []
     by_key = {(c.database, c.workers): c for c in configurations if not c.skipped}
     for (database, workers), two in by_key.items():
         one = by_key.get((database, 1))
@@ -135,14 +175,18 @@ def scaling(configurations: list[Configuration]) -> list[Scaling]:
             continue
         for run in two.runs:
             base = one.run(run.endpoint, run.connections)
-            if base is None or base.load.requests_per_s <= 0:
+            if base is None or not base.requests_per_cpu_s or not run.requests_per_cpu_s:
                 continue
             found.append(
-                Scaling(
+                Efficiency(
                     database=database,
                     endpoint=run.endpoint,
                     connections=run.connections,
-                    ratio=round(run.load.requests_per_s / base.load.requests_per_s, 3),
+                    one_worker=base.requests_per_cpu_s,
+                    two_workers=run.requests_per_cpu_s,
+                    ratio=round(run.requests_per_cpu_s / base.requests_per_cpu_s, 3),
+                    shares=run.cpu.balance.shares if run.cpu else [],
+                    balanced=run.cpu is not None and run.cpu.balance.balanced,
                 )
             )
     return found

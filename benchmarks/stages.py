@@ -2,14 +2,14 @@
 
 The load runs say how fast issue-token is against hello; they cannot say why. This
 breaks one request down, on the same data and in the same process, into what it does:
-a pooled connection's checkout and return, the caller's read, the run's read, the checks
-and claims, the signature, the audit row's insert and commit; then the whole of
-:class:`federation.direct_issue.DirectIssue`, and the whole request through the real
+the caller's read and the run's read through the issuing port, the checks and claims,
+the signature, the audit row's commit through the group commit; then the whole of the
+issuing pipeline (:class:`federation.issuance.TokenIssuer`), and the whole request through the real
 ASGI application, called directly as an ASGI server would call it (no socket, no HTTP
 parsing), next to hello's the same way. Hence two derived numbers:
 
-- ``framework``: the ASGI request less the direct issue: routing, validation,
-  dependencies, middleware and the response (and, on PostgreSQL, the hop to a thread);
+- ``framework``: the ASGI request less the pipeline: routing, validation, middleware
+  and the response;
 - the ``bound``: hello / request in process, the best ratio to hello this path could
   reach before the HTTP server's own cost, which both pay alike, is added.
 
@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,14 +47,12 @@ from starlette.types import Message
 from benchmarks.pinned import pinned_cpu, run_child
 from benchmarks.servers import UNLIMITED
 from federation.api.deps import AppContext
-from federation.auth import CALLER_QUERY, authenticate, caller_of, checked_key, presented_digest
+from federation.auth import authenticate, presented_digest
 from federation.clock import SystemClock
-from federation.issuance import AUDIT_INSERT, IssueRequest, audit_values
-from federation.runs import ISSUE_QUERY
+from federation.issuance import IssueRequest, audit_entry
 from federation.runtime import app_from_environment, initialize
 from federation.settings import load_settings
 from federation.store import Store
-from federation.store.direct import DirectStatement, direct_connection
 from federation.testing.seeding import seed_user_run
 
 ISSUER = "https://issuer.example.com"
@@ -68,23 +66,23 @@ FULL_ITERATIONS = 1000
 POSTGRES_ITERATIONS = 150
 SMOKE_ITERATIONS = 20
 
-POOL = "pool"
 CALLER_READ = "caller read"
 RUN_READ = "run read"
 CHECKS = "checks + claims"
 SIGN = "sign"
-AUDIT = "audit insert + commit"
-DIRECT = "direct issue (whole)"
+AUDIT = "audit row, committed alone (group commit of one)"
+PIPELINE = "issuing pipeline (whole)"
 ASGI_REQUEST = "ASGI request (whole)"
 ASGI_HELLO = "ASGI hello (whole)"
-PARTS = (POOL, CALLER_READ, RUN_READ, CHECKS, SIGN, AUDIT)  # what a direct issue does
-MEASURED = (*PARTS, DIRECT, ASGI_REQUEST, ASGI_HELLO)
-FRAMEWORK = "framework (ASGI request - direct issue)"
-REST = "rest of direct issue (direct issue - its stages)"
+PARTS = (CALLER_READ, RUN_READ, CHECKS, SIGN, AUDIT)  # what the pipeline does
+MEASURED = (*PARTS, PIPELINE, ASGI_REQUEST, ASGI_HELLO)
+FRAMEWORK = "framework (ASGI request - pipeline)"
+REST = "rest of the pipeline (pipeline - its stages)"
 
 AUDIT_NOTE = (
-    "audit insert + commit: each iteration inserts the row of a token prepared and signed "
-    "before the timed loop (a fresh jti each), so signing is not included"
+    "audit row: each iteration hands the group commit the row of a token prepared and "
+    "signed before the timed loop (a fresh jti each) and awaits its commit, alone in its "
+    "batch: a lone request's cost; under load one commit serves many rows"
 )
 
 
@@ -289,11 +287,8 @@ def stage_timers(
     loop: asyncio.AbstractEventLoop,
 ) -> dict[str, Timer]:
     """A timer per measured stage, each on the same data as the whole request."""
-    store, issuer, clock = context.store, context.issuer, context.clock
-    dialect = store.engine.dialect
-    caller_statement = DirectStatement(CALLER_QUERY, dialect)
-    run_statement = DirectStatement(ISSUE_QUERY, dialect)
-    audit_statement = DirectStatement(AUDIT_INSERT, dialect)
+    issuer = context.issuer
+    port = issuer.store
     request = IssueRequest(
         run_id=tenant.run_id,
         audience=AUDIENCE,
@@ -301,67 +296,55 @@ def stage_timers(
         workload_token=tenant.workload_token,
     )
     digest = presented_digest(tenant.key)
-    with direct_connection(store) as db:
-        caller = caller_of(
-            checked_key(db.first(caller_statement, digest=digest), digest, clock.now())
-        )
-        run = db.first(run_statement, run_id=tenant.run_id)
+    caller = loop.run_until_complete(issuer.authenticate(tenant.key))
+    run = loop.run_until_complete(port.run(tenant.run_id))
     if run is None:
         raise RuntimeError(f"run {tenant.run_id} was not found")
-    prepared = issuer.prepare_for(caller, run, request)
+    prepared = issuer.claims_for(caller, run, request)
 
-    def pool(n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            with direct_connection(store):
-                pass
-        return time.perf_counter() - start
-
-    def caller_read(n: int) -> float:
-        with direct_connection(store) as db:
-            start = time.perf_counter()
-            for _ in range(n):
-                db.first(caller_statement, digest=digest)
-            return time.perf_counter() - start
-
-    def run_read(n: int) -> float:
-        with direct_connection(store) as db:
-            start = time.perf_counter()
-            for _ in range(n):
-                db.first(run_statement, run_id=tenant.run_id)
-            return time.perf_counter() - start
-
-    def audit(n: int) -> float:
-        rows = [
-            audit_values(caller, issuer.sign(issuer.prepare_for(caller, run, request)), request)
-            for _ in range(n)
-        ]
-        with direct_connection(store) as db:
-            start = time.perf_counter()
-            for values in rows:
-                db.execute(audit_statement, **values)
-                db.commit()
-            return time.perf_counter() - start
-
-    def asgi(target: AsgiApp, call: AsgiCall) -> Timer:
+    def on_loop(operation: Callable[[], Awaitable[object]]) -> Timer:
         async def batch(n: int) -> float:
             start = time.perf_counter()
             for _ in range(n):
-                status = await call(target)
-                if status != 200:
-                    raise RuntimeError(f"{call.method} {call.path} answered {status}")
+                await operation()
             return time.perf_counter() - start
 
         return lambda n: loop.run_until_complete(batch(n))
 
+    def audit(n: int) -> float:
+        entries = [
+            audit_entry(
+                caller, issuer.minter.sign(issuer.claims_for(caller, run, request)), request
+            )
+            for _ in range(n)
+        ]
+
+        async def batch() -> float:
+            start = time.perf_counter()
+            for entry in entries:
+                await issuer.audit.record(entry)
+            return time.perf_counter() - start
+
+        return loop.run_until_complete(batch())
+
+    async def whole() -> object:
+        return await issuer.issue(await issuer.authenticate(tenant.key), request)
+
+    def asgi(target: AsgiApp, call: AsgiCall) -> Timer:
+        async def one() -> None:
+            status = await call(target)
+            if status != 200:
+                raise RuntimeError(f"{call.method} {call.path} answered {status}")
+
+        return on_loop(one)
+
     return {
-        POOL: pool,
-        CALLER_READ: caller_read,
-        RUN_READ: run_read,
-        CHECKS: _timed(lambda: issuer.prepare_for(caller, run, request)),
-        SIGN: _timed(lambda: issuer.sign(prepared)),
+        CALLER_READ: on_loop(lambda: port.caller(digest)),
+        RUN_READ: on_loop(lambda: port.run(tenant.run_id)),
+        CHECKS: _timed(lambda: issuer.claims_for(caller, run, request)),
+        SIGN: _timed(lambda: issuer.minter.sign(prepared)),
         AUDIT: audit,
-        DIRECT: _timed(lambda: context.direct_issue(tenant.key, request)),
+        PIPELINE: on_loop(whole),
         ASGI_REQUEST: asgi(app, issue_call(tenant)),
         ASGI_HELLO: asgi(hello, HELLO_CALL),
     }
@@ -370,10 +353,10 @@ def stage_timers(
 def breakdown(per_round: dict[str, list[float]]) -> list[Stage]:
     """The stages' medians, the derived stages, and every share of the ASGI request."""
     us = {name: statistics.median(values) for name, values in per_round.items()}
-    us[FRAMEWORK] = us[ASGI_REQUEST] - us[DIRECT]
-    us[REST] = us[DIRECT] - sum(us[name] for name in PARTS)
+    us[FRAMEWORK] = us[ASGI_REQUEST] - us[PIPELINE]
+    us[REST] = us[PIPELINE] - sum(us[name] for name in PARTS)
     request = us[ASGI_REQUEST]
-    order = [*PARTS, REST, DIRECT, FRAMEWORK, ASGI_REQUEST, ASGI_HELLO]
+    order = [*PARTS, REST, PIPELINE, FRAMEWORK, ASGI_REQUEST, ASGI_HELLO]
     return [
         Stage(
             name=name,
@@ -413,14 +396,14 @@ def measure(
                     for name in MEASURED:
                         per_round[name].append(timers[name](iterations) / iterations * 1e6)
             finally:
+                loop.run_until_complete(context.issuer.audit.drain())
+                loop.run_until_complete(context.issuer.store.close())
                 context.store.dispose()
     finally:
         loop.close()
     stages = breakdown(per_round)
     us = {stage.name: stage.us for stage in stages}
     notes = [AUDIT_NOTE]
-    if database == "postgresql":
-        notes.append("framework includes the hop to a worker thread the endpoint makes")
     return StageBreakdown(
         database=database,
         iterations=iterations,
@@ -477,8 +460,8 @@ def summary_line(result: StageBreakdown) -> str:
     us = {stage.name: stage.us for stage in result.stages}
     bound = "-" if result.bound is None else f"{result.bound:.2f}"
     return (
-        f"ASGI request {us.get(ASGI_REQUEST, 0):,.0f} µs = direct issue "
-        f"{us.get(DIRECT, 0):,.0f} + framework {us.get(FRAMEWORK, 0):,.0f}; "
+        f"ASGI request {us.get(ASGI_REQUEST, 0):,.0f} µs = pipeline "
+        f"{us.get(PIPELINE, 0):,.0f} + framework {us.get(FRAMEWORK, 0):,.0f}; "
         f"ASGI hello {us.get(ASGI_HELLO, 0):,.0f} µs; bound (hello / request) {bound}"
     )
 

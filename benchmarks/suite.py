@@ -1,11 +1,15 @@
 """One benchmark run: the mint measurement, the in-process stage breakdown of one
 issue-token request per database, then every server configuration in turn.
 
-For each configuration (a database and a number of workers) the issuer and the hello
-baseline are started side by side, and every endpoint is loaded at each connection
-count right after hello, so that each ratio compares runs a few seconds apart. The
-audit log is checked after each issue-token run, and the deleted-key check ends each
-configuration. Servers, and a PostgreSQL database, never outlive their configuration.
+For each database, every configuration (the database and a number of workers) gets its
+issuer and its hello baseline, all started side by side. At each connection count the
+runs go round the configurations, and each configuration's endpoints are loaded right
+after its hello, so that each ratio to hello, and 2 workers against 1, compares runs a
+few seconds apart. Around each timed run the server's process tree is read for its
+CPU time (:mod:`benchmarks.workers`): requests per server CPU-second, and the workers'
+shares. The audit log is checked after each issue-token run, and the deleted-key check
+ends each configuration. Servers, and a PostgreSQL database, never outlive their
+database's turn.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import os
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import load, machine, mint, servers, stages, targets
+from benchmarks import load, machine, mint, servers, stages, targets, workers
 from benchmarks.databases import AuditLog, postgres_available, sqlite_url, throwaway_postgres
-from benchmarks.load import Request
+from benchmarks.load import LoadResult, Request
 from benchmarks.plan import SQLITE, Plan
 from benchmarks.results import (
     DISCOVERY,
@@ -33,10 +38,9 @@ from benchmarks.results import (
     EndpointRun,
     Results,
     checks,
-    scaling,
+    efficiency,
 )
 from benchmarks.servers import Server, Tenant
-from benchmarks.workers import balance, snapshot, worker_pids
 
 ISSUE_PATH = "/api/v1/federate/issue-token"
 AUDIENCE = "sts.amazonaws.com"
@@ -81,22 +85,22 @@ def run(plan: Plan, *, log: bool = True) -> Results:
         _say(log, f"  {stages.summary_line(breakdown)}")
     with tempfile.TemporaryDirectory(prefix="federation-bench-") as tmp:
         for database in plan.databases:
+            group = [Configuration(database=database, workers=count) for count in plan.workers]
+            results.configurations += group
             unavailable = None if database == SQLITE else postgres_available()
-            for workers in plan.workers:
-                configuration = Configuration(database=database, workers=workers)
-                results.configurations.append(configuration)
-                if unavailable:
+            if unavailable:
+                for configuration in group:
                     configuration.skipped = unavailable
-                    _say(log, f"{configuration.label}: skipped ({unavailable})")
-                    continue
-                _say(log, f"{configuration.label}")
-                home = Path(tmp) / f"{database}-{workers}"
-                try:
-                    _measure_configuration(plan, configuration, home, log)
-                except Exception as exc:  # recorded; the run goes on and fails at the end
-                    configuration.error = f"{type(exc).__name__}: {exc}"
-                    _say(log, f"  failed: {configuration.error}")
-    results.scaling = scaling(results.configurations)
+                _say(log, f"{database}: skipped ({unavailable})")
+                continue
+            try:
+                _measure_database(plan, group, Path(tmp) / database, log)
+            except Exception as exc:  # recorded; the run goes on and fails at the end
+                error = f"{type(exc).__name__}: {exc}"
+                for configuration in group:  # measured together, so failed together
+                    configuration.error = error
+                _say(log, f"  failed: {error}")
+    results.efficiency = efficiency(results.configurations)
     results.checks = checks(results.configurations)
     results.targets = targets.evaluate(results)
     results.elapsed_s = round(time.monotonic() - started, 1)
@@ -118,67 +122,83 @@ def _stage_breakdown(database: str, iterations: int) -> stages.StageBreakdown:
         return stages.StageBreakdown(database=database, error=f"{type(exc).__name__}: {exc}")
 
 
-def _measure_configuration(plan: Plan, configuration: Configuration, home: Path, log: bool) -> None:
-    workers = configuration.workers
+@dataclass(frozen=True)
+class _Stand:
+    """One configuration's servers, side by side: the issuer set up, and hello."""
+
+    configuration: Configuration
+    issuer: Server
+    admin_key: str
+    hello: Server
+    tenant: Tenant
+    audit: AuditLog
+    home: Path
+
+
+def _start(stack: ExitStack, configuration: Configuration, home: Path) -> _Stand:
+    home.mkdir(parents=True)
+    if configuration.database == SQLITE:
+        database_url = sqlite_url(home / "issuer")
+    else:
+        database_url = stack.enter_context(throwaway_postgres())
+    count = configuration.workers
+    issuer, admin_key = stack.enter_context(servers.issuer(home / "issuer", database_url, count))
+    hello = stack.enter_context(servers.hello(home / "hello", count))
+    audit = AuditLog(database_url)
+    stack.callback(audit.close)
+    tenant = servers.set_up(issuer, admin_key)
+    return _Stand(configuration, issuer, admin_key, hello, tenant, audit, home)
+
+
+def _measure_database(plan: Plan, group: list[Configuration], home: Path, log: bool) -> None:
+    """Every worker count's servers at once, each database its own; the runs go round
+    the worker counts at each connection count, so that 2 workers / 1 worker, like each
+    ratio to hello, compares runs seconds apart."""
     with ExitStack() as stack:
-        home.mkdir(parents=True)
-        if configuration.database == SQLITE:
-            database_url = sqlite_url(home / "issuer")
-        else:
-            database_url = stack.enter_context(throwaway_postgres())
-        issuer, admin_key = stack.enter_context(
-            servers.issuer(home / "issuer", database_url, workers)
-        )
-        hello = stack.enter_context(servers.hello(home / "hello", workers))
-        tenant = servers.set_up(issuer, admin_key)
-        audit = AuditLog(database_url)
-        stack.callback(audit.close)
-        requests = requests_for(tenant)
+        stands = [_start(stack, c, home / f"{c.workers}-workers") for c in group]
         for connections in plan.connections:
-            base = _measure(plan, hello, HELLO, requests[HELLO], connections, workers, home)
-            configuration.runs.append(base)
-            _say(log, _line(base))
-            for endpoint in ISSUER_ENDPOINTS:
-                measured = _measure(
-                    plan,
-                    issuer,
-                    endpoint,
-                    requests[endpoint],
-                    connections,
-                    workers,
-                    home,
-                    audit=audit if endpoint == ISSUE_TOKEN else None,
-                    hello_rps=base.load.requests_per_s,
-                )
-                configuration.runs.append(measured)
-                _say(log, _line(measured))
-        configuration.deleted_key = _deleted_key_check(issuer, admin_key, tenant, workers)
-        _say(log, f"  deleted key answers {configuration.deleted_key.statuses}")
+            for stand in stands:
+                _say(log, f"{stand.configuration.label}, {connections} connections")
+                base = _measure(plan, stand, stand.hello, HELLO, connections)
+                stand.configuration.runs.append(base)
+                _say(log, _line(base))
+                for endpoint in ISSUER_ENDPOINTS:
+                    measured = _measure(plan, stand, stand.issuer, endpoint, connections, base.load)
+                    stand.configuration.runs.append(measured)
+                    _say(log, _line(measured))
+        for stand in stands:
+            checked = _deleted_key_check(
+                stand.issuer, stand.admin_key, stand.tenant, stand.configuration.workers
+            )
+            stand.configuration.deleted_key = checked
+            _say(log, f"{stand.configuration.label}: deleted key answers {checked.statuses}")
 
 
 def _measure(
     plan: Plan,
+    stand: _Stand,
     server: Server,
     endpoint: str,
-    request: Request,
     connections: int,
-    workers: int,
-    workdir: Path,
-    *,
-    audit: AuditLog | None = None,
-    hello_rps: float | None = None,
+    hello: LoadResult | None = None,
 ) -> EndpointRun:
+    """One timed run after the warm-up, with the server's CPU time read around it (and
+    only it: the warm-up and the audit count are outside); ``hello`` is the hello run
+    the ratios are to."""
+    request = requests_for(stand.tenant)[endpoint]
+    audit = stand.audit if endpoint == ISSUE_TOKEN else None
+    workdir = stand.home
     if plan.warmup > 0:
         load.run(
             server.url, request, connections=connections, duration=plan.warmup, workdir=workdir
         )
     before = audit.settled_count() if audit else 0
-    pids = worker_pids(server.process.pid)
-    cpu_before = snapshot(pids)
+    cpu_before = workers.read(server.process.pid)
     result = load.run(
         server.url, request, connections=connections, duration=plan.duration, workdir=workdir
     )
-    cpu_after = snapshot(pids)
+    count = stand.configuration.workers
+    cpu = workers.spent(cpu_before, workers.read(server.process.pid), count)
     audit_check = None
     if audit is not None:
         after = audit.settled_count()
@@ -191,28 +211,31 @@ def _measure(
             connections=connections,
             ok=result.ok <= grew <= result.ok + connections,
         )
-    ratio = None
-    if hello_rps:
-        ratio = round(result.requests_per_s / hello_rps, 3)
     return EndpointRun(
         endpoint=endpoint,
         path=request.path,
         connections=connections,
         load=result,
-        ratio_to_hello=ratio,
-        balance=balance(cpu_before, cpu_after, workers),
+        ratio_to_hello=_over(result.requests_per_s, hello.requests_per_s if hello else None),
+        p99_to_hello=_over(result.p99_ms, hello.p99_ms if hello else None),
+        cpu=cpu,
+        requests_per_cpu_s=_over(result.requests, cpu.seconds, digits=1),
         audit=audit_check,
     )
 
 
+def _over(value: float, base: float | None, digits: int = 3) -> float | None:
+    return round(value / base, digits) if base else None
+
+
 def _deleted_key_check(
-    issuer: Server, admin_key: str, tenant: Tenant, workers: int
+    issuer: Server, admin_key: str, tenant: Tenant, worker_count: int
 ) -> DeletedKeyCheck:
     """Delete the benchmark's key; the very next issue-token requests must all be 401
     (several, each on a new connection, so that every worker is asked)."""
     servers.delete_key(issuer, admin_key, tenant.key_id)
     statuses = servers.statuses_on_fresh_connections(
-        issuer, ISSUE_PATH, tenant.issue_headers(), issue_body(tenant), count=4 * workers
+        issuer, ISSUE_PATH, tenant.issue_headers(), issue_body(tenant), count=4 * worker_count
     )
     return DeletedKeyCheck(statuses=statuses, ok=all(s == 401 for s in statuses))
 
@@ -220,14 +243,15 @@ def _deleted_key_check(
 def _line(run: EndpointRun) -> str:
     result = run.load
     ratio = f"  x hello {run.ratio_to_hello:.2f}" if run.ratio_to_hello is not None else ""
+    per_cpu = f"  {run.requests_per_cpu_s:,.0f}/CPU-s" if run.requests_per_cpu_s else ""
     shares = ""
-    if run.balance is not None and run.balance.workers > 1:
-        shares = "  shares " + "/".join(f"{s:.2f}" for s in run.balance.shares)
+    if run.cpu is not None and run.cpu.balance.workers > 1:
+        shares = "  shares " + "/".join(f"{s:.2f}" for s in run.cpu.balance.shares)
     audit = f"  audit {'ok' if run.audit.ok else 'WRONG'}" if run.audit else ""
     return (
         f"  c{run.connections:<3} {run.endpoint:<12} {result.requests_per_s:>9.0f} req/s  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-        f"errors {result.error_total}{ratio}{shares}{audit}"
+        f"errors {result.error_total}{ratio}{per_cpu}{shares}{audit}"
     )
 
 

@@ -29,7 +29,8 @@ _EXPORTS = {
         "ResourceUnavailable",
         "VerificationFailed",
     ),
-    "federation.issuance": ("IssueRequest", "IssuedToken", "TokenIssuer"),
+    "federation.issuance": ("IssueRequest", "TokenIssuer"),
+    "federation.minting": ("IssuedToken",),
     "federation.keys": ("FileKeyStore", "KeyStore", "Keyring", "LocalSigner", "Signer"),
     "federation.settings": ("Settings", "load_settings"),
     "federation.subjects": ("COMPONENTS", "SubjectContext", "SubjectRenderer", "parse_template"),
@@ -106,8 +107,9 @@ if TYPE_CHECKING:
         ResourceUnavailable,
         VerificationFailed,
     )
-    from federation.issuance import IssuedToken, IssueRequest, TokenIssuer
+    from federation.issuance import IssueRequest, TokenIssuer
     from federation.keys import FileKeyStore, Keyring, KeyStore, LocalSigner, Signer
+    from federation.minting import IssuedToken
     from federation.settings import Settings, load_settings
     from federation.subjects import COMPONENTS, SubjectContext, SubjectRenderer, parse_template
     from federation.tokens import Claims

@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from federation.errors import AuthenticationRequired, InvalidRequest, NotAuthorized
-from federation.store.models import ApiKey, Principal
+from federation.store.issuing.port import CALLER_QUERY, LAST_USED_UPDATE
 
 KEY_PREFIX = "wk-"
 WORKLOAD_TOKEN_PREFIX = "wlt-"  # noqa: S105 - a prefix, not a secret
@@ -156,31 +155,6 @@ def caller_of(key: Any) -> Caller:
         display_name=key.display_name,
         teams=tuple(key.teams),
     )
-
-
-CALLER_QUERY = (
-    select(
-        ApiKey.seq,
-        ApiKey.id,
-        ApiKey.name,
-        ApiKey.type,
-        ApiKey.last4,
-        ApiKey.key_hash,
-        ApiKey.scopes,
-        ApiKey.expires_at,
-        ApiKey.last_used_at,
-        Principal.uid.label("principal_uid"),
-        Principal.type.label("principal_type"),
-        Principal.email,
-        Principal.display_name,
-        Principal.teams,
-    )
-    .join(Principal, Principal.uid == ApiKey.principal_uid)
-    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.deleted_at.is_(None))
-)
-LAST_USED_UPDATE = (
-    update(ApiKey).where(ApiKey.seq == bindparam("key_seq")).values(last_used_at=bindparam("now"))
-)
 
 
 def parse_scopes(scopes: Iterable[str]) -> list[str]:

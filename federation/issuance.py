@@ -1,53 +1,64 @@
-"""Issuing a token for a run: every check, then sign, then the audit row (or, for a
-preview, every check and the claims, unsigned and unrecorded).
+"""Issuing a token for a run: the one pipeline that every protocol goes through.
+
+REST (``issue-token``, ``preview-token``), GraphQL, the broker, an operator's preview of
+a run (the console's Try it) and the CLI's ``--check-*`` all reach :class:`TokenIssuer`
+with one :class:`IssueRequest`. It alone calls the signer and writes audit rows, and it
+reads and writes the database only through the issuing port
+(``federation.store.issuing``).
 
 Who may get a token for a run is checked in DESIGN §2's order, the first failure
-answering: the API key (401, before this module) and its scope (403), the run exists
-(404), the key's principal is the run's principal (403), the run's workload token (403),
-the run's state (409 while waiting, 422 once finished), then the team (400 when
-ambiguous). Only then are the template, audience, algorithm and duration looked at.
-
-Rate limits (429) sit where a refusal costs least: the key's bucket right after the
-scope, before the run is read; the run's after every check, before anything is signed
-or written, so that no one but the run's own principal can spend its tokens.
+answering: the API key (401), its scope (403), the key's rate limit (429), the run
+exists (404), the key's principal is the run's principal (403), the run's workload token
+(403), the run's state (409 while waiting, 422 once finished), then the team (400 when
+ambiguous). Only then are the template, audience, algorithm and duration looked at; then
+the run's rate limit (429), so that no one but the run's own principal can spend its
+tokens; then the signature, and the audit row, committed (with the rows of concurrent
+requests) before the token is returned. The commit re-reads the run's state, locked
+against a concurrent end: a run that finished meanwhile gets no token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, insert
-from sqlalchemy.orm import Session
-
-from federation import jws
-from federation.auth import Caller, PrincipalType, Scope, secret_matches
+from federation.auth import (
+    Caller,
+    PrincipalType,
+    Scope,
+    caller_of,
+    checked_key,
+    last_used_due,
+    presented_digest,
+    secret_matches,
+)
 from federation.clock import Clock
-from federation.durations import DurationPolicy, Grant, parse_duration
+from federation.durations import DurationPolicy, parse_duration
 from federation.errors import (
     Conflict,
     FederationError,
     InvalidRequest,
     NotAuthorized,
     OperationNotSupported,
+    ResourceNotFound,
 )
 from federation.keys import ALGORITHMS, Keyring
+from federation.minting import IssuedToken, Minter, Prepared
 from federation.rate_limits import Limits
 from federation.run_states import FINISHED, WAITING
-from federation.runs import get_run
+from federation.runs import run_not_found
 from federation.session_tags import session_tags
 from federation.settings import Settings
-from federation.store.models import IssuedToken as AuditRow
+from federation.store.issuing import AuditEntry, GroupCommit, IssueStore
 from federation.subjects import (
+    COMPONENTS,
     TEAM_COMPONENTS,
     SubjectContext,
     SubjectRenderer,
-    check_length,
     parse_template,
 )
-from federation.tokens import ENTRA_AUDIENCE, Claims, check_audience, new_jti
+from federation.tokens import ENTRA_AUDIENCE, check_audience
 
 MULTI_TEAM_MESSAGE = (
     "Cannot issue a team-scoped identity token: you belong to multiple teams. "
@@ -57,7 +68,8 @@ MULTI_TEAM_MESSAGE = (
 
 @dataclass(frozen=True)
 class IssueRequest:
-    """What a caller asks for; ``None`` takes the issuer's default."""
+    """What a caller asks for; ``None`` takes the issuer's default. Built by
+    ``federation.api.requests.issue_request`` alone, after its input limits."""
 
     run_id: str
     audience: str
@@ -86,7 +98,7 @@ class PrincipalFacts(Protocol):
 
 
 class RunFacts(Protocol):
-    """What issuing reads of a run: a ``Run`` row, or the same columns read directly."""
+    """What issuing reads of a run (a row of the issuing port's ``RUN_QUERY``)."""
 
     @property
     def run_id(self) -> str: ...
@@ -108,156 +120,134 @@ class RunFacts(Protocol):
     def workload_token_hash(self) -> str: ...
 
 
-AUDIT_COLUMNS = (
-    "jti",
-    "run_id",
-    "principal_uid",
-    "team_uid",
-    "subject",
-    "audience",
-    "alg",
-    "kid",
-    "issued_at",
-    "expires_at",
-    "api_key_id",
-    "trace_id",
-)
-AUDIT_INSERT = insert(AuditRow).values({name: bindparam(name) for name in AUDIT_COLUMNS})
+@dataclass(frozen=True)
+class RunPrincipal:
+    """A run's principal, as a token for the run would speak for it."""
 
-
-def audit_values(caller: Caller, issued: IssuedToken, request: IssueRequest) -> dict[str, Any]:
-    """The audit row of an issued token, by column."""
-    claims = issued.claims
-    return {
-        "jti": claims.jti,
-        "run_id": claims.run_id,
-        "principal_uid": caller.principal_uid,
-        "team_uid": claims.team,
-        "subject": claims.subject,
-        "audience": claims.audience,
-        "alg": issued.alg,
-        "kid": issued.kid,
-        "issued_at": issued.issued_at,
-        "expires_at": issued.expires_at,
-        "api_key_id": caller.key_id,
-        "trace_id": request.trace_id,
-    }
+    principal_uid: str
+    principal_type: str
+    email: str | None
+    teams: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """Everything a token would hold, before it is signed: what a preview answers."""
+class RunPreview:
+    """An operator's dry run: the claims the run's principal would get, whether the
+    run's state lets a token be issued now, and each subject component alone."""
 
-    claims: Claims
-    alg: str
-    grant: Grant
-
-    @property
-    def header(self) -> dict[str, str]:
-        """The protected header, but for the ``kid``, which only signing picks."""
-        return {"alg": self.alg, "typ": "JWT"}
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """A signed token with the claims in it and the key that signed it."""
-
-    token: str
-    claims: Claims
-    kid: str
-    alg: str
-    grant: Grant
-
-    @property
-    def issued_at(self) -> datetime:
-        return datetime.fromtimestamp(self.claims.issued_at, UTC)
-
-    @property
-    def expires_at(self) -> datetime:
-        return datetime.fromtimestamp(self.claims.expires_at, UTC)
+    prepared: Prepared
+    refusal: FederationError | None  # what issue-token answers for the run's state now
+    components: dict[str, str | None]  # each component alone; None where the run lacks it
 
 
 class TokenIssuer:
-    """Issues tokens for runs: the checks, the subject, the claims, the signature, the
-    audit row. Built from settings with :meth:`from_settings`."""
+    """The issuing pipeline. Built from settings with :meth:`from_settings`; one per
+    application (its group commit batches that application's requests)."""
 
     def __init__(
         self,
         *,
-        issuer: str,
-        keyring: Keyring,
+        store: IssueStore,
+        minter: Minter,
         clock: Clock,
         durations: DurationPolicy,
-        renderer: SubjectRenderer,
-        default_alg: str = "ES256",
-        audience_as_array: bool = True,
         require_workload_token: bool = True,
-        clock_skew: int = 5,
         on_signed: Callable[[str, str], None] | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.issuer = issuer
-        self.keyring = keyring
+        self.store = store
+        self.minter = minter
         self.clock = clock
         self.durations = durations
-        self.renderer = renderer
-        self.default_alg = default_alg
-        self.audience_as_array = audience_as_array
         self.require_workload_token = require_workload_token
-        self.clock_skew = clock_skew
-        self.on_signed = on_signed  # told (alg, audience) of every signed token: metrics
+        self.on_signed = on_signed  # told (alg, audience) of every issued token: metrics
         self.limits = limits or Limits.off()
+        self.audit = GroupCommit(store, _ended_meanwhile)
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings,
+        store: IssueStore,
         keyring: Keyring,
         clock: Clock,
         *,
         on_signed: Callable[[str, str], None] | None = None,
         limits: Limits | None = None,
     ) -> TokenIssuer:
-        return cls(
+        minter = Minter(
             issuer=settings.issuer,
             keyring=keyring,
             clock=clock,
-            durations=settings.duration_policy(),
             renderer=SubjectRenderer(settings.subject_separator),
             default_alg=settings.signing_alg,
             audience_as_array=settings.audience_format == "array",
-            require_workload_token=settings.require_workload_token,
             clock_skew=settings.clock_skew,
+        )
+        return cls(
+            store=store,
+            minter=minter,
+            clock=clock,
+            durations=settings.duration_policy(),
+            require_workload_token=settings.require_workload_token,
             on_signed=on_signed,
             limits=limits,
         )
 
-    def issue(self, session: Session, caller: Caller, request: IssueRequest) -> IssuedToken:
-        """Check, sign and audit. The caller commits the session before answering."""
-        prepared = self.prepare(session, caller, request)
-        issued = self.sign(prepared)
-        # NOTE: an INSERT statement rather than a unit-of-work flush: nothing reads the
-        # row back, and the flush costs more than the signature.
-        session.execute(insert(AuditRow), [audit_values(caller, issued, request)])
+    @property
+    def renderer(self) -> SubjectRenderer:
+        return self.minter.renderer
+
+    async def authenticate(self, presented: str | None) -> Caller:
+        """The caller behind an API key, or 401 for anything else."""
+        digest = presented_digest(presented)
+        now = self.clock.now()
+        key = checked_key(await self.store.caller(digest), digest, now)
+        if last_used_due(key, now):
+            # NOTE: with the next batch of audit rows, before anything can refuse this
+            # request, so that a refused request still leaves its trace (once a minute).
+            await self.audit.touch(key.seq, now)
+        return caller_of(key)
+
+    async def issue(self, caller: Caller, request: IssueRequest) -> IssuedToken:
+        """Every check, the signature, and the audit row, committed before this returns."""
+        prepared = await self.prepare(caller, request)
+        issued = self.minter.sign(prepared)
+        await self.audit.record(audit_entry(caller, issued, request))
+        if self.on_signed is not None:
+            self.on_signed(issued.alg, issued.claims.audience)
         return issued
 
-    def prepare(self, session: Session, caller: Caller, request: IssueRequest) -> Prepared:
+    async def prepare(self, caller: Caller, request: IssueRequest) -> Prepared:
         """Every check, and the claims a token would carry; nothing is signed or written.
 
         A preview answers this as it is, so that a client can test the claims against a
         cloud's policy before it asks for the token itself.
         """
         caller.require(Scope.FEDERATE)
-        self.limits.key.take(caller.key_id)
-        run = get_run(session, request.run_id, lock="share")
-        return self.prepare_for(caller, run, request)
-
-    def prepare_for(self, caller: Caller, run: RunFacts, request: IssueRequest) -> Prepared:
-        """:meth:`prepare` once the run is read (and, on PostgreSQL, share-locked)."""
+        self.limits.key.take(caller.key_id)  # NOTE: refused before the run is read
+        run = await self._run(request.run_id)
         self._check_run(caller, run, request.workload_token)
         prepared = self.claims_for(caller, run, request)
         self.limits.run.take(run.run_id)
         return prepared
+
+    async def preview_run(self, caller: Caller, request: IssueRequest) -> RunPreview:
+        """An operator's (``runs:write``) dry run of a run's tokens: the claims as the
+        run's principal would get them, whatever the run's state; no workload token."""
+        caller.require(Scope.RUNS_WRITE)
+        self.limits.key.take(caller.key_id)
+        run = await self._run(request.run_id)
+        row = await self.store.principal(run.principal_uid)
+        if row is None:
+            raise ResourceNotFound(f"principal {run.principal_uid} not found")
+        principal = RunPrincipal(row.principal_uid, row.principal_type, row.email, tuple(row.teams))
+        prepared = self.claims_for(principal, run, request)
+        return RunPreview(
+            prepared=prepared,
+            refusal=state_refusal(run),
+            components=subject_components(self.renderer, principal, run, prepared.claims.team),
+        )
 
     def claims_for(
         self, principal: PrincipalFacts, run: RunFacts, request: IssueRequest
@@ -284,72 +274,14 @@ class TokenIssuer:
                 "host": run.host,
             },
         )
-        claims = self.claims(context, template, audience, grant, tags)
+        claims = self.minter.claims(context, template, audience, grant, tags)
         return Prepared(claims=claims, alg=alg, grant=grant)
 
-    def claims(
-        self,
-        context: SubjectContext,
-        template: Sequence[str],
-        audience: str,
-        grant: Grant,
-        tags: dict[str, str] | None,
-    ) -> Claims:
-        """The claims for a run whose checks have passed: the subject rendered from
-        ``template``, the times from the clock, a new ``jti``."""
-        subject = self.renderer.render(template, context)
-        check_length(subject, audience)
-        now = self.clock.now()
-        # NOTE: iat/nbf a few seconds in the past: GCP requires iat to be in the past,
-        # and a verifier whose clock runs slightly behind ours must not see a future token.
-        issued_at = int(now.timestamp()) - self.clock_skew
-        return Claims(
-            issuer=self.issuer,
-            subject=subject,
-            audience=audience,
-            issued_at=issued_at,
-            expires_at=issued_at + grant.seconds,
-            jti=new_jti(),
-            email=context.email,
-            team=context.team,
-            run_id=context.run_id,
-            environment=context.environment,
-            agent_name=context.agent_name,
-            skill_spec=context.skill_spec,
-            host=context.host,
-            audience_as_array=self.audience_as_array,
-            aws_tags=tags,
-        )
-
-    def sign(self, prepared: Prepared) -> IssuedToken:
-        """Sign prepared claims with the algorithm's active key."""
-        signer, header = self.keyring.signer(prepared.alg, self.clock.now())
-        token = jws.encode(prepared.claims.to_dict(), signer, header)
-        if self.on_signed is not None:
-            self.on_signed(prepared.alg, prepared.claims.audience)
-        return IssuedToken(
-            token=token,
-            claims=prepared.claims,
-            kid=signer.kid,
-            alg=prepared.alg,
-            grant=prepared.grant,
-        )
-
-    def mint(
-        self,
-        context: SubjectContext,
-        template: Sequence[str],
-        audience: str,
-        grant: Grant,
-        *,
-        alg: str | None = None,
-        tags: dict[str, str] | None = None,
-    ) -> IssuedToken:
-        """The in-process half of issuing, with no store: claims and subject for a run
-        already checked, then the signature. What ``make bench`` compares with a raw
-        signature on the same key."""
-        claims = self.claims(context, template, audience, grant, tags)
-        return self.sign(Prepared(claims=claims, alg=alg or self.default_alg, grant=grant))
+    async def _run(self, run_id: str) -> RunFacts:
+        run: RunFacts | None = await self.store.run(run_id)
+        if run is None:
+            raise run_not_found(run_id)
+        return run
 
     def _algorithm(self, requested: str | None, audience: str) -> str:
         if requested is not None and requested not in ALGORITHMS:
@@ -358,7 +290,7 @@ class TokenIssuer:
             if requested not in (None, "RS256"):
                 raise InvalidRequest(f"Microsoft Entra accepts only RS256 for {ENTRA_AUDIENCE}")
             return "RS256"
-        return requested or self.default_alg
+        return requested or self.minter.default_alg
 
     def _check_run(self, caller: Caller, run: RunFacts, workload_token: str | None) -> None:
         if run.principal_uid != caller.principal_uid:
@@ -377,17 +309,58 @@ class TokenIssuer:
             raise refusal
 
 
+def audit_entry(caller: Caller, issued: IssuedToken, request: IssueRequest) -> AuditEntry:
+    """The audit row of an issued token, by column."""
+    claims = issued.claims
+    return AuditEntry(
+        {
+            "jti": claims.jti,
+            "run_id": claims.run_id,
+            "principal_uid": caller.principal_uid,
+            "team_uid": claims.team,
+            "subject": claims.subject,
+            "audience": claims.audience,
+            "alg": issued.alg,
+            "kid": issued.kid,
+            "issued_at": issued.issued_at,
+            "expires_at": issued.expires_at,
+            "api_key_id": caller.key_id,
+            "trace_id": request.trace_id,
+        }
+    )
+
+
+def _ended_meanwhile(run_id: str, state: str) -> FederationError:
+    """What a request answers whose run finished (or vanished) before its row committed."""
+    return _state_refusal(run_id, state) or run_not_found(run_id)
+
+
+def subject_components(
+    renderer: SubjectRenderer, principal: PrincipalFacts, run: RunFacts, team: str | None
+) -> dict[str, str | None]:
+    """Each template component rendered alone for ``run``, in the README's order."""
+    context = subject_context(principal, run, team)
+    rendered: dict[str, str | None] = {}
+    for name in COMPONENTS:
+        try:
+            rendered[name] = renderer.render((name,), context)
+        except InvalidRequest:
+            rendered[name] = None
+    return rendered
+
+
 def state_refusal(run: RunFacts) -> FederationError | None:
     """What issue-token answers for a run in a state that gets no tokens, if it is."""
-    if run.state in WAITING:
+    return _state_refusal(run.run_id, run.state)
+
+
+def _state_refusal(run_id: str, state: str) -> FederationError | None:
+    if state in WAITING:
         return Conflict(
-            f"run {run.run_id} is {run.state}; tokens are issued once it is claimed",
-            retryable=True,
+            f"run {run_id} is {state}; tokens are issued once it is claimed", retryable=True
         )
-    if run.state in FINISHED:
-        return OperationNotSupported(
-            f"run {run.run_id} is {run.state}; a finished run gets no tokens"
-        )
+    if state in FINISHED:
+        return OperationNotSupported(f"run {run_id} is {state}; a finished run gets no tokens")
     return None
 
 

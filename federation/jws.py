@@ -22,8 +22,9 @@ _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64url(data: bytes) -> bytes:
-    """base64url without padding (``base64.urlsafe_b64encode``'s work in fewer calls)."""
-    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
+    """base64url without padding (``base64.urlsafe_b64encode``'s work in fewer calls):
+    one pass maps ``+/`` to ``-_`` and drops the padding and the newline."""
+    return binascii.b2a_base64(data).translate(_URL_SAFE, b"=\n")
 
 
 def header_segment(signer: Signer) -> bytes:
@@ -33,5 +34,10 @@ def header_segment(signer: Signer) -> bytes:
 
 def encode(claims: Mapping[str, Any], signer: Signer, header: bytes | None = None) -> str:
     """Sign ``claims`` and return the compact JWS. ``header`` may be a cached segment."""
-    signing_input = (header or header_segment(signer)) + b"." + b64url(orjson.dumps(claims))
+    return compact(header or header_segment(signer), b64url(orjson.dumps(claims)), signer)
+
+
+def compact(header: bytes, payload: bytes, signer: Signer) -> str:
+    """The compact JWS of two segments encoded already: ``header`` and ``payload``."""
+    signing_input = header + b"." + payload
     return (signing_input + b"." + b64url(signer.sign(signing_input))).decode("ascii")

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.accounts import get_principal
@@ -79,24 +79,6 @@ def register_run(
     )
     add_unique(session, run, f"run {run.run_id}")
     return RegisteredRun(row=run, workload_token=token)
-
-
-# What issuing reads of a run, share-locked (PostgreSQL) as get_run(lock="share") does.
-ISSUE_QUERY = (
-    select(
-        Run.run_id,
-        Run.principal_uid,
-        Run.team_uid,
-        Run.environment,
-        Run.agent_name,
-        Run.skill_spec,
-        Run.host,
-        Run.state,
-        Run.workload_token_hash,
-    )
-    .where(Run.run_id == bindparam("run_id"))
-    .with_for_update(read=True)
-)
 
 
 def run_not_found(run_id: str) -> ResourceNotFound:

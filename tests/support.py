@@ -280,3 +280,28 @@ def serve_issuer(home: Path, *, port: int | None = None, **overrides: Any) -> It
             yield LiveServer(url=url, env=env, admin_key=created.raw, home=home, log=home / "none")
     finally:
         store.dispose()
+
+
+def live_agent(url: str, admin_key: str, uid: str = "u1") -> Agent:
+    """What :meth:`World.agent` sets up, through a real server's API: a user, a
+    federate key and a run in progress."""
+    with httpx.Client(base_url=url, headers=bearer(admin_key), timeout=10) as admin:
+
+        def created(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = admin.post(path, json=body)
+            assert response.status_code == 201, response.text
+            return dict(response.json())
+
+        created("/api/v1/principals", {"type": "user", "uid": uid, "teams": ["t1"]})
+        key = created(
+            "/api/v1/api-keys",
+            {
+                "name": "agent",
+                "type": "personal",
+                "principal_uid": uid,
+                "scopes": ["federate"],
+                "expires_in": "1d",
+            },
+        )["key"]
+        run = created("/api/v1/runs", {"principal_uid": uid, "state": "INPROGRESS"})
+    return Agent(uid=uid, key=str(key), run_id=run["run_id"], workload_token=run["workload_token"])

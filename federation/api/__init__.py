@@ -26,23 +26,23 @@ from federation.api import (
 from federation.api import metrics as metrics_api
 from federation.api.access_log import AccessLog
 from federation.api.auth_failures import AuthFailureLimitMiddleware
+from federation.api.deadlines import DatabaseDeadlineMiddleware
 from federation.api.deps import AppContext, TraceMiddleware
 from federation.api.federate import ISSUE_PATH
-from federation.api.issue_path import IssueTokenMiddleware
-from federation.api.lifespan import rotation_lifespan
+from federation.api.lifespan import server_lifespan
 from federation.api.limits import BodyLimitMiddleware, HeaderLimitMiddleware
 from federation.api.metrics import RequestMetrics
 from federation.api.observe import ObserveMiddleware, Observer
 from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
 from federation.console import console_app
-from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
 from federation.metrics import Metrics
 from federation.rate_limits import Limits
 from federation.settings import Settings
 from federation.store import Store
+from federation.store.issuing import issue_store
 
 DESCRIPTION = """An OIDC identity-federation token issuer for agent runs.
 
@@ -71,16 +71,18 @@ def create_app(
         metrics = Metrics(keyring, clock)
     issuer = TokenIssuer.from_settings(
         settings,
+        issue_store(store),
         keyring,
         clock,
         on_signed=metrics.token_signed if metrics else None,
         limits=limits or Limits.from_settings(settings),
     )
     app = FastAPI(
-        lifespan=rotation_lifespan(
+        lifespan=server_lifespan(
             keyring,
             timedelta(seconds=settings.key_rotation_period),
             settings.rotation_check_interval,
+            issuer=issuer,
         ),
         title="federation",
         version=__version__,
@@ -95,13 +97,12 @@ def create_app(
         keyring=keyring,
         clock=clock,
         issuer=issuer,
-        direct_issue=DirectIssue(store, issuer, clock),
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
         upstreams=Upstreams(),
     )
     app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)
-    app.add_middleware(IssueTokenMiddleware, context=app.state.context)  # innermost
+    app.add_middleware(DatabaseDeadlineMiddleware)  # innermost: 503 past the database budget
     app.add_middleware(AuthFailureLimitMiddleware, limit=issuer.limits.auth_failures)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limit=settings.max_header_bytes)

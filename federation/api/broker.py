@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
+from anyio import from_thread
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy.orm import Session
 
-from federation.api.deps import Context, CurrentCaller, DbSession
-from federation.api.federate import TeamUid, WorkloadToken
+from federation.api.deps import Context, IssuingCaller
+from federation.api.federate import TeamUid, WorkloadToken, checked_body, issue_request
 from federation.api.problems import trace_id
 from federation.api.schemas import Lookup, Strict
 from federation.auth import Caller
 from federation.exchange.source import MintedToken
-from federation.issuance import IssueRequest, TokenIssuer
+from federation.issuance import TokenIssuer
 
 router = APIRouter(prefix="/api/v1/federate", tags=["broker"])
 
@@ -42,7 +42,6 @@ class LocalTokenSource:
     def __init__(
         self,
         issuer: TokenIssuer,
-        session: Session,
         caller: Caller,
         *,
         run_id: str,
@@ -51,7 +50,6 @@ class LocalTokenSource:
         trace: str | None,
     ) -> None:
         self.issuer = issuer
-        self.session = session
         self.caller = caller
         self._run_id = run_id
         self.workload_token = workload_token
@@ -73,22 +71,20 @@ class LocalTokenSource:
         aws_session_tags: Sequence[str] | None = None,
         algorithm: str | None = None,
     ) -> MintedToken:
-        issued = self.issuer.issue(
-            self.session,
-            self.caller,
-            IssueRequest(
-                run_id=self._run_id,
-                audience=audience,
-                duration=duration,
-                subject_template=subject_template or self.subject_template,
-                team_header=self.team_header,
-                workload_token=self.workload_token,
-                algorithm=algorithm,
-                aws_session_tags=aws_session_tags,
-                trace_id=self.trace,
-            ),
+        body = checked_body(
+            {
+                "run_id": self._run_id,
+                "audience": audience,
+                "duration": duration,
+                "subject_template": subject_template or self.subject_template,
+                "algorithm": algorithm,
+                "aws_session_tags": aws_session_tags,
+            }
         )
-        self.session.commit()
+        wanted = issue_request(self.trace, body, self.workload_token, self.team_header)
+        # NOTE: the broker's routes run in a worker thread (the clouds' SDKs block);
+        # issuing runs on the event loop, like every other request's
+        issued = from_thread.run(self.issuer.issue, self.caller, wanted)
         return MintedToken(
             token=issued.token,
             issued_at=issued.issued_at,
@@ -143,7 +139,6 @@ class AccessTokenOut(BaseModel):
 def _source(
     request: Request,
     context: Any,
-    session: Session,
     caller: Caller,
     run_id: str,
     workload_token: str | None,
@@ -151,7 +146,6 @@ def _source(
 ) -> LocalTokenSource:
     return LocalTokenSource(
         context.issuer,
-        session,
         caller,
         run_id=run_id,
         workload_token=workload_token,
@@ -165,14 +159,13 @@ def aws_credentials(
     request: Request,
     body: AwsCredentialsBody,
     context: Context,
-    session: DbSession,
-    caller: CurrentCaller,
+    caller: IssuingCaller,
     workload_token: WorkloadToken = None,
     team_header: TeamUid = None,
 ) -> AwsCredentialsOut:
     from federation.exchange import aws
 
-    source = _source(request, context, session, caller, body.run_id, workload_token, team_header)
+    source = _source(request, context, caller, body.run_id, workload_token, team_header)
     settings = context.settings
     credentials = aws.credentials(
         source,
@@ -199,14 +192,13 @@ def gcp_access_token(
     request: Request,
     body: GcpAccessTokenBody,
     context: Context,
-    session: DbSession,
-    caller: CurrentCaller,
+    caller: IssuingCaller,
     workload_token: WorkloadToken = None,
     team_header: TeamUid = None,
 ) -> AccessTokenOut:
     from federation.exchange import gcp
 
-    source = _source(request, context, session, caller, body.run_id, workload_token, team_header)
+    source = _source(request, context, caller, body.run_id, workload_token, team_header)
     source.subject_template = body.subject_template
     settings = context.settings
     token = gcp.access_token(

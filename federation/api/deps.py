@@ -17,7 +17,6 @@ from federation.api.observe import note_caller
 from federation.api.upstreams import Upstreams
 from federation.auth import Caller, authenticate
 from federation.clock import Clock
-from federation.direct_issue import DirectIssue
 from federation.issuance import TokenIssuer
 from federation.keys import Keyring
 from federation.settings import Settings
@@ -31,7 +30,6 @@ class AppContext:
     keyring: Keyring
     clock: Clock
     issuer: TokenIssuer
-    direct_issue: DirectIssue
     discovery: bytes
     upstreams: Upstreams
 
@@ -80,7 +78,16 @@ def get_caller(
     return caller
 
 
+async def get_issuing_caller(request: Request, credentials: Credentials) -> Caller:
+    """The caller as the issuing pipeline authenticates it (on the event loop, through
+    the issuing port): for the routes that issue or preview tokens."""
+    caller = await context_of(request).issuer.authenticate(presented_key(credentials))
+    note_caller(request.scope, caller)
+    return caller
+
+
 Context = Annotated[AppContext, Depends(get_context)]
+IssuingCaller = Annotated[Caller, Depends(get_issuing_caller)]
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 

@@ -1,27 +1,30 @@
 """``POST /api/v1/federate/issue-token``: a signed JWT bound to a run; and
-``POST /api/v1/federate/preview-token``: the claims it would carry, unsigned."""
+``POST /api/v1/federate/preview-token``: the claims it would carry, unsigned.
+
+Every run starts with issue-token, so its route is lean: it takes the raw request, reads
+the body with the same model the OpenAPI document declares, and answers with bytes
+serialized once. Every protocol builds its :class:`IssueRequest` with
+:func:`issue_request`, from an ``IssueTokenBody`` (one set of input limits).
+"""
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Annotated
+from email.message import Message
+from typing import Annotated, Any
 
-from anyio import CapacityLimiter, to_thread
+import orjson
 from fastapi import APIRouter, Header, Request, Response
-from starlette.types import Scope
+from fastapi.exceptions import RequestValidationError
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import ValidationError
 
-from federation.api.deps import (
-    AppContext,
-    Context,
-    Credentials,
-    CurrentCaller,
-    DbSession,
-    presented_key,
-)
+from federation.api.deps import Context, IssuingCaller, context_of
 from federation.api.observe import note_caller, note_run
-from federation.api.problems import trace_id
+from federation.api.problems import trace_id, validation_detail
 from federation.api.schemas import IssueTokenBody, TokenOut, TokenPreview
-from federation.issuance import IssuedToken, IssueRequest
+from federation.errors import InvalidRequest
+from federation.issuance import IssueRequest
+from federation.minting import IssuedToken
 from federation.tokens import TOKEN_TYPE
 
 router = APIRouter(prefix="/api/v1/federate", tags=["federate"])
@@ -40,67 +43,123 @@ TeamUid = Annotated[
 ]
 
 
-@router.post("/issue-token", summary="Issue an identity token for a run", response_model=TokenOut)
-async def issue_token(
-    request: Request,
-    body: IssueTokenBody,
-    context: Context,
-    credentials: Credentials,
-    workload_token: WorkloadToken = None,
-    team_header: TeamUid = None,
-) -> Response:
-    """Answered by ``IssueTokenMiddleware`` for well-formed JSON requests; here for the
-    OpenAPI document and for every request it passes on (whose body the framework then
-    refuses as it refuses any other)."""
-    wanted = issue_request(trace_id(request), body, workload_token, team_header)
-    return await issued_response(context, presented_key(credentials), wanted, request.scope)
-
-
-async def issued_response(
-    context: AppContext, presented: str | None, wanted: IssueRequest, scope: Scope
-) -> Response:
-    """Issue (on the event loop for SQLite, in a few threads for PostgreSQL) and answer
-    ``TokenOut`` as JSON; the run and the caller are noted in ``scope`` for the log."""
-    direct = context.direct_issue
-    note_run(scope, wanted.run_id)
-    note = partial(note_caller, scope)
-    if direct.inline:
-        issued = direct(presented, wanted, note)
-    else:
-        issued = await to_thread.run_sync(direct, presented, wanted, note, limiter=_issue_threads())
+@router.post(
+    "/issue-token",
+    summary="Issue an identity token for a run",
+    response_model=TokenOut,
+    openapi_extra={
+        "security": [{"HTTPBearer": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/IssueTokenBody"}}
+            },
+        },
+        "parameters": [
+            {
+                "name": "X-Warp-Ambient-Workload-Token",
+                "in": "header",
+                "required": False,
+                "description": "The run's workload token: proves the request comes from "
+                "inside the run.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "X-Warp-Team-Uid",
+                "in": "header",
+                "required": False,
+                "description": "The team to speak for, if you are in several.",
+                "schema": {"type": "string"},
+            },
+        ],
+    },
+)
+async def issue_token(request: Request) -> Response:
+    """A signed JWT bound to the run, for the run's own principal, from inside the run."""
+    body = _body(await request.body(), request.headers.get("content-type"))
+    headers = request.headers
+    wanted = issue_request(
+        trace_id(request),
+        body,
+        _single(request, b"x-warp-ambient-workload-token"),
+        _single(request, b"x-warp-team-uid"),
+    )
+    issuer = context_of(request).issuer
+    note_run(request.scope, wanted.run_id)
+    scheme, credentials = get_authorization_scheme_param(headers.get("authorization"))
+    presented = credentials if scheme.lower() == "bearer" and credentials else None
+    caller = await issuer.authenticate(presented)
+    note_caller(request.scope, caller)
+    issued = await issuer.issue(caller, wanted)
     # NOTE: serialized here, by pydantic's own serializer, rather than validated again
-    # and encoded by the framework (a tenth of the request's time)
+    # and encoded by the framework
     return Response(token_out(issued).model_dump_json(), media_type="application/json")
 
 
-# NOTE: a few threads, not the 40 of the shared pool: every driver call releases and
-# retakes the GIL, and with many threads each retake waits behind the others (measured
-# on PostgreSQL, 16 connections: 1 thread 246 tokens/s, 4 threads 305, 10 threads 307;
-# through the shared pool, a p99 over a second).
-ISSUE_THREADS = 4
-_limiter: list[CapacityLimiter] = []
+def _body(raw: bytes, content_type: str | None) -> IssueTokenBody:
+    """The body as the framework reads it for an ``IssueTokenBody`` parameter: JSON when
+    the content type says JSON, and the same validation errors."""
+    if content_type:
+        message = Message()
+        message["content-type"] = content_type
+        subtype = message.get_content_subtype()
+        json_body = message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        )
+    else:
+        json_body = False  # NOTE: as the framework: no content type is no JSON body
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    if not json_body:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ("body",),
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": None,
+                }
+            ]
+        )
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error"}]
+        ) from None
+    try:
+        # NOTE: the parsed object, validated as the framework validates it (its messages)
+        return IssueTokenBody.model_validate(parsed, from_attributes=True)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
 
 
-def _issue_threads() -> CapacityLimiter:
-    if not _limiter:  # NOTE: made on first use, inside the worker's event loop
-        _limiter.append(CapacityLimiter(ISSUE_THREADS))
-    return _limiter[0]
+def _single(request: Request, name: bytes) -> str | None:
+    """A header's value (the last, if repeated, as the framework's ``Header`` gives it)."""
+    found = None
+    for key, value in request.scope["headers"]:
+        if key == name:
+            found = value.decode("latin-1")
+    return found
 
 
 @router.post("/preview-token", summary="The claims a token for a run would carry, unsigned")
-def preview_token(
+async def preview_token(
     request: Request,
     body: IssueTokenBody,
     context: Context,
-    session: DbSession,
-    caller: CurrentCaller,
+    caller: IssuingCaller,
     workload_token: WorkloadToken = None,
     team_header: TeamUid = None,
 ) -> TokenPreview:
     """Every check of issue-token, then the header and claims, with nothing signed or
     recorded: what `issue-token --check-aws-trust-policy` tests before it asks."""
-    prepared = context.issuer.prepare(
-        session, caller, issue_request(trace_id(request), body, workload_token, team_header)
+    prepared = await context.issuer.prepare(
+        caller, issue_request(trace_id(request), body, workload_token, team_header)
     )
     return TokenPreview(header=prepared.header, claims=prepared.claims.to_dict())
 
@@ -111,6 +170,8 @@ def issue_request(
     workload_token: str | None,
     team_header: str | None,
 ) -> IssueRequest:
+    """The one place an :class:`IssueRequest` is built, from a body that passed the
+    model's limits (REST, GraphQL, the broker and the previews alike)."""
     return IssueRequest(
         run_id=body.run_id,
         audience=body.audience,
@@ -124,6 +185,15 @@ def issue_request(
         aws_session_tags=body.aws_session_tags,
         trace_id=trace,
     )
+
+
+def checked_body(values: dict[str, Any]) -> IssueTokenBody:
+    """An ``IssueTokenBody`` from another protocol's input, under the same limits; a
+    value past them is an ``invalid_request`` naming the field."""
+    try:
+        return IssueTokenBody.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_detail(exc.errors())) from None
 
 
 def token_out(issued: IssuedToken) -> TokenOut:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from inspect import isawaitable
 from typing import Any
 
 import orjson
@@ -20,20 +21,19 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     build_schema,
-    execute_sync,
+    execute,
     parse,
     validate,
 )
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from federation import __version__
-from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.deps import Context, IssuingCaller
+from federation.api.federate import checked_body, issue_request
 from federation.api.graphql_errors import format_errors, query_names, schema_names
 from federation.api.problems import as_federation_error, trace_id
 from federation.auth import Caller
 from federation.errors import FederationError, InvalidRequest
-from federation.issuance import IssueRequest, TokenIssuer
+from federation.issuance import TokenIssuer
 
 router = APIRouter(tags=["graphql"])
 
@@ -94,7 +94,6 @@ MAX_QUERY_LENGTH = 8192
 
 @dataclass(frozen=True)
 class _Request:
-    session: Session
     caller: Caller
     issuer: TokenIssuer
     run_id: str | None
@@ -109,7 +108,7 @@ def _typename(value: Any, *_: Any) -> str:
     return name
 
 
-def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, Any]:
+async def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, Any]:
     context: _Request = info.context
     context.attempts.append(None)
     try:
@@ -118,22 +117,17 @@ def _issue(_root: Any, info: Any, input: dict[str, Any], **_: Any) -> dict[str, 
             raise InvalidRequest("one issueTaskIdentityToken per request")
         if not context.run_id:
             raise InvalidRequest("send the run id in the X-Warp-Cloud-Agent-ID header")
-        issued = context.issuer.issue(
-            context.session,
-            context.caller,
-            IssueRequest(
-                run_id=context.run_id,
-                audience=input["audience"],
-                duration_seconds=input.get("requestedDurationSeconds"),
-                subject_template=input.get("subjectTemplate"),
-                team_header=context.team_uid,
-                workload_token=context.workload_token,
-                trace_id=context.trace_id,
-            ),
+        body = checked_body(
+            {
+                "run_id": context.run_id,
+                "audience": input["audience"],
+                "requested_duration_seconds": input.get("requestedDurationSeconds"),
+                "subject_template": input.get("subjectTemplate"),
+            }
         )
-        context.session.commit()  # NOTE: the audit row is durable before the token leaves
+        wanted = issue_request(context.trace_id, body, context.workload_token, context.team_uid)
+        issued = await context.issuer.issue(context.caller, wanted)
     except Exception as exc:  # NOTE: graphql-core would echo any message to the client
-        context.session.rollback()
         return user_facing_error(as_federation_error(exc, context.trace_id))
     return {
         "__typename": "IssueTaskIdentityTokenOutput",
@@ -203,9 +197,7 @@ class Documents:
     summary="Oz GraphQL: the issueTaskIdentityToken mutation",
     response_model=None,
 )
-async def graphql_v2(
-    request: Request, context: Context, session: DbSession, caller: CurrentCaller
-) -> Response:
+async def graphql_v2(request: Request, context: Context, caller: IssuingCaller) -> Response:
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -223,7 +215,6 @@ async def graphql_v2(
         return _json({"errors": document})
     headers = request.headers
     graph_context = _Request(
-        session=session,
         caller=caller,
         issuer=context.issuer,
         run_id=headers.get("x-warp-cloud-agent-id"),
@@ -232,14 +223,14 @@ async def graphql_v2(
         trace_id=trace_id(request),
     )
     operation = body.get("operationName")
-    result = await run_in_threadpool(
-        execute_sync,
+    executed = execute(
         SCHEMA,
         document,
         context_value=graph_context,
         variable_values=variables,
         operation_name=operation if isinstance(operation, str) else None,
     )
+    result = await executed if isawaitable(executed) else executed
     # Data is absent, not null, when variables fail before execution (GraphQL §7.1.2);
     # resolvers never raise, so no error can null it during execution.
     answer: dict[str, Any] = {} if result.data is None else {"data": result.data}

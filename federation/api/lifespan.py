@@ -1,4 +1,5 @@
-"""The server's own background work: scheduled key rotation.
+"""The server's own background work: scheduled key rotation; and, at shutdown, the
+last audit rows written and the issuing port's connections closed.
 
 Every replica runs the schedule; the key store's lock and the "is one due?" decision
 taken under it make exactly one of them publish each successor key.
@@ -16,6 +17,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from federation.issuance import TokenIssuer
 from federation.keys import Keyring
 
 log = logging.getLogger("federation.rotation")
@@ -36,8 +38,8 @@ async def rotate_forever(keyring: Keyring, period: timedelta, interval: float) -
         await asyncio.sleep(interval)
 
 
-def rotation_lifespan(
-    keyring: Keyring, period: timedelta, interval: float
+def server_lifespan(
+    keyring: Keyring, period: timedelta, interval: float, *, issuer: TokenIssuer
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -51,5 +53,7 @@ def rotation_lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await issuer.audit.drain()
+            await issuer.store.close()
 
     return lifespan

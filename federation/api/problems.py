@@ -24,6 +24,7 @@ from federation.errors import (
     ResourceNotFound,
     ResourceUnavailable,
 )
+from federation.store.deadlines import RETRY_AFTER_SECONDS
 
 log = logging.getLogger("federation.api")
 PROBLEM_JSON = "application/problem+json"
@@ -43,6 +44,11 @@ def problem_response(error: FederationError, request: Request) -> Response:
     return Response(
         orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )
+
+
+def database_unavailable(detail: str = "the database is unavailable") -> ResourceUnavailable:
+    """A database that is down, frozen or unreachable: retryable, after ``Retry-After``."""
+    return ResourceUnavailable(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def validation_detail(errors: Sequence[Any]) -> str:
@@ -76,7 +82,7 @@ def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         )
         if outage:
-            return ResourceUnavailable("the database is unavailable", headers={"Retry-After": "1"})
+            return database_unavailable()
         return InternalError()
     log.error("unhandled error (trace %s)", trace, exc_info=exc)
     return InternalError()
@@ -123,6 +129,11 @@ def install(app: FastAPI) -> None:
         return problem_response(as_federation_error(exc, trace_id(request)), request)
 
     app.add_exception_handler(FederationError, unexpected)
+    # NOTE: an outage is answered where every other error is, inside the middlewares
+    # (the access log and metrics see the 503); other database errors keep reaching the
+    # server's handler, with their traceback in the log.
+    app.add_exception_handler(OperationalError, unexpected)
+    app.add_exception_handler(PoolTimeout, unexpected)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from federation import runs
-from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.deps import Context, CurrentCaller, DbSession, IssuingCaller
 from federation.api.federate import issue_request
 from federation.api.listing import Paging, list_out
 from federation.api.problems import trace_id
@@ -25,7 +25,6 @@ from federation.api.schemas import (
     TokenRequestBody,
 )
 from federation.auth import Scope
-from federation.run_preview import preview_run
 from federation.run_states import RunState
 from federation.store.models import Run
 
@@ -105,12 +104,11 @@ def update_run(
     "/{run_id}/preview-token",
     summary="The claims a token for the run would carry, for an operator; nothing signed",
 )
-def preview_run_token(
+async def preview_run_token(
     request: Request,
     body: TokenRequestBody,
     context: Context,
-    session: DbSession,
-    caller: CurrentCaller,
+    caller: IssuingCaller,
     run_id: RunIdPath,
 ) -> RunTokenPreview:
     """The template, team, audience and duration checks of issue-token, and the claims
@@ -118,8 +116,8 @@ def preview_run_token(
     `/api/v1/federate/preview-token` it needs no workload token and answers for any
     run's principal, and reports the run's state rather than refusing it."""
     asked = IssueTokenBody.model_construct(run_id=run_id, **dict(body))
-    preview = preview_run(
-        context.issuer, session, caller, issue_request(trace_id(request), asked, None, None)
+    preview = await context.issuer.preview_run(
+        caller, issue_request(trace_id(request), asked, None, None)
     )
     prepared = preview.prepared
     return RunTokenPreview(

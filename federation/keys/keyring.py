@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import orjson
@@ -81,6 +82,10 @@ class _View:
     statuses: tuple[KeyStatus, ...]
     signers: dict[str, tuple[Signer, bytes]]
     jwks: Jwks
+    # The same span in seconds since the epoch, for readers that hold no datetime.
+    # Correctly rounded from whole microseconds, so each bound compares as its datetime.
+    from_seconds: float
+    until_seconds: float  # inf: valid until the keys change
 
 
 @dataclass
@@ -241,6 +246,23 @@ class Keyring:
             )
         return found
 
+    def signer_at(self, alg: str, timestamp: float) -> tuple[Signer, bytes]:
+        """:meth:`signer` at ``timestamp`` (seconds since the epoch): the minting path.
+
+        While the store needs no look and ``timestamp`` lies in the span of the current
+        view, that is two comparisons and a lookup; otherwise it is :meth:`signer`.
+        """
+        view = self._snapshot.view
+        if (
+            view is not None
+            and view.from_seconds <= timestamp < view.until_seconds
+            and time.monotonic() - self._checked_at < self.refresh_interval
+        ):
+            found = view.signers.get(alg)
+            if found is not None:
+                return found
+        return self.signer(alg, datetime.fromtimestamp(timestamp, UTC))
+
     def jwks(self) -> Jwks:
         return self._current().jwks
 
@@ -289,16 +311,21 @@ def _derive(keys: tuple[StoredKeyLike, ...], now: datetime, window: timedelta) -
     ]
     body = orjson.dumps({"keys": published})
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    # NOTE: a revocation set for later is a change too (``statuses`` counts it only once
+    # it has passed), or a view derived before it would keep the key signing.
     changes = [
         moment
         for s in derived
-        for moment in (s.record.activates_at, s.retires_at, s.removed_at)
+        for moment in (s.record.activates_at, s.retires_at, s.removed_at, s.record.revoked_at)
         if moment is not None and moment > now
     ]
+    valid_until = min(changes, default=None)
     return _View(
         derived_at=now,
-        valid_until=min(changes, default=None),
+        valid_until=valid_until,
         statuses=tuple(derived),
         signers=signers,
         jwks=Jwks(body=body, etag=etag),
+        from_seconds=now.timestamp(),
+        until_seconds=math.inf if valid_until is None else valid_until.timestamp(),
     )

@@ -88,8 +88,25 @@ class LocalSigner(KeyIdentity):
 
     def sign(self, signing_input: bytes) -> bytes:
         if self._ec is not None:  # NOTE: decided once: an ABC isinstance costs µs a token
-            r, s = decode_dss_signature(self._ec.sign(signing_input, _ECDSA_SHA256))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+            return es256_raw(self._ec.sign(signing_input, _ECDSA_SHA256))
         return cast(rsa.RSAPrivateKey, self._key).sign(
             signing_input, padding.PKCS1v15(), hashes.SHA256()
         )
+
+
+def es256_raw(der: bytes) -> bytes:
+    """The JWS form (RFC 7518 §3.4) of a DER ECDSA P-256 signature: ``r || s``, each
+    left-padded to 32 bytes.
+
+    DER is ``30 len 02 rlen r 02 slen s``. On P-256, r and s are below 2**256, so each
+    INTEGER holds 1 to 33 bytes (33 when the top bit is set: a leading zero keeps it
+    positive) and every length fits in one byte. Read by offset, that is a few slices
+    where ``decode_dss_signature`` builds two Python ints (a µs a token); whatever does
+    not have that layout goes to it.
+    """
+    r_end = 4 + der[3]
+    if der[r_end] != 2 or r_end + 2 + der[r_end + 1] != len(der):
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    # [-32:] drops the sign byte of a 33-byte INTEGER; rjust restores leading zeros.
+    return der[4:r_end][-32:].rjust(32, b"\0") + der[r_end + 2 :][-32:].rjust(32, b"\0")

@@ -19,16 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.atomic_files import create_private
 from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
+from federation.store import deadlines
 from federation.store.write_lock import NoWriteLock, WriteLock, write_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-TIMEOUT_SECONDS = 5
 
 
 class StoreSession(Session):
-    """A session whose commits take the store's write lock (see ``write_lock``)."""
+    """A session whose commits take the store's write lock (see ``write_lock``), and
+    that never commits for a request already answered 503 (see ``deadlines``)."""
 
     def commit(self) -> None:
+        deadlines.refuse_if_abandoned()
         lock: WriteLock = self.info["write_lock"]
         with lock.held():
             super().commit()
@@ -71,15 +73,14 @@ class Store:
                     create_private(path)  # NOTE: 0600: key hashes, emails, the audit log
             options["connect_args"] = {"check_same_thread": False, "timeout": 5}
         elif parsed.get_backend_name() == "postgresql":
-            # NOTE: every wait is bounded, so that a down or stuck database answers 503
-            # within seconds rather than holding requests: connecting, waiting for a
-            # pooled connection, and any statement (lock waits included).
-            options["connect_args"] = {
-                "connect_timeout": TIMEOUT_SECONDS,
-                "options": f"-c statement_timeout={TIMEOUT_SECONDS * 1000}",
-            }
+            # NOTE: every wait is bounded on this side (see ``deadlines``), so that a
+            # down, frozen or partitioned database answers 503 within seconds rather
+            # than holding requests: connecting, waiting for a pooled connection, and
+            # every round trip; the server's statement_timeout is a second line.
+            options["connect_args"] = deadlines.libpq_parameters()
+            options["poolclass"] = deadlines.BudgetedPool
             options["pool_size"] = 10
-            options["pool_timeout"] = TIMEOUT_SECONDS
+            options["pool_timeout"] = deadlines.POOL_CHECKOUT
         else:
             raise ConfigurationError(
                 f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or "
@@ -91,6 +92,8 @@ class Store:
             raise ConfigurationError(f"cannot use FEDERATION_DATABASE_URL: {exc}") from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(engine, "do_connect", deadlines.bounded_connect)
         return cls(engine, lock)
 
     @property
@@ -114,7 +117,7 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (``federation init``)."""
-        with self._connect() as connection:
+        with deadlines.unbounded(), self._connect() as connection:
             if self.dialect == "postgresql":
                 # NOTE: a migration may rewrite a large audit table: no statement timeout
                 connection.execute(text("SET LOCAL statement_timeout = 0"))
@@ -166,7 +169,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # NOTE: FULL: a commit (a batch of audit rows) is on disk before its tokens leave
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
     finally:

@@ -1,5 +1,5 @@
-"""issue-token's two doors: ``IssueTokenMiddleware`` answers well-formed JSON requests
-before the framework routes them; the route answers the rest. Both must answer alike."""
+"""issue-token's one door: its lean route reads the body as the framework would (JSON by
+content type, the same validation problems) and answers through the issuing pipeline."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _audited(store: Store) -> int:
         return int(session.scalar(select(func.count()).select_from(IssuedToken)) or 0)
 
 
-def test_both_doors_issue_the_same_token(world: World, store: Store) -> None:
+def test_json_content_types_issue_alike(world: World, store: Store) -> None:
     agent = world.agent()
     body = json.dumps({"run_id": agent.run_id, "audience": "sts.amazonaws.com"})
     answers = []
@@ -31,10 +31,10 @@ def test_both_doors_issue_the_same_token(world: World, store: Store) -> None:
         response = world.client.post(ISSUE, content=body, headers=headers)
         assert response.status_code == 200, response.text
         answers.append(response.json())
-    fast, routed = answers
-    assert set(fast) == set(routed)
-    assert fast["subject"] == routed["subject"] == "user:u1"
-    assert fast["jti"] != routed["jti"]
+    plain, with_charset = answers
+    assert set(plain) == set(with_charset)
+    assert plain["subject"] == with_charset["subject"] == "user:u1"
+    assert plain["jti"] != with_charset["jti"]
     for answer in answers:
         claims = jwt.decode(answer["token"], options={"verify_signature": False})
         assert claims["jti"] == answer["jti"]
@@ -44,14 +44,14 @@ def test_both_doors_issue_the_same_token(world: World, store: Store) -> None:
 def test_refusals_are_the_same_problems(world: World, client: TestClient) -> None:
     agent = world.agent()
     good = {"run_id": agent.run_id, "audience": "sts.amazonaws.com"}
-    # a body the model refuses goes on to the route, which answers as for any body
+    # a body the model refuses is answered as the framework answers any body
     invalid = client.post(ISSUE, json={**good, "duration": 5}, headers=agent.headers())
     assert_problem(invalid, 400, "invalid_request", detail="duration")
     not_json = client.post(
         ISSUE, content=b"{", headers={**agent.headers(), "Content-Type": "application/json"}
     )
     assert_problem(not_json, 400, "invalid_request")
-    # a refusal from issuing itself, answered by the middleware, with the trace id
+    # a refusal from issuing itself, with the trace id
     traced = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
     unknown = client.post(
         ISSUE,
@@ -69,7 +69,9 @@ def test_refusals_are_the_same_problems(world: World, client: TestClient) -> Non
     assert_problem(missing, 404, "resource_not_found", detail="nope")
 
 
-def test_a_repeated_header_goes_to_the_route(world: World, client: TestClient) -> None:
+def test_a_repeated_header_is_read_as_the_framework_reads_it(
+    world: World, client: TestClient
+) -> None:
     agent = world.agent()
     headers = [(name, value) for name, value in agent.headers().items()]
     headers += [("X-Warp-Team-Uid", "t1"), ("X-Warp-Team-Uid", "t1")]
@@ -77,3 +79,33 @@ def test_a_repeated_header_goes_to_the_route(world: World, client: TestClient) -
         ISSUE, json={"run_id": agent.run_id, "audience": "sts.amazonaws.com"}, headers=headers
     )
     assert response.status_code == 200, response.text
+
+
+def test_bodies_are_refused_as_the_framework_refuses_them(world: World, client: TestClient) -> None:
+    """preview-token's body is read by the framework itself: issue-token's reading of the
+    same bytes answers the same problem."""
+    agent = world.agent()
+    good = {"run_id": agent.run_id, "audience": "sts.amazonaws.com"}
+    cases: list[tuple[bytes, str | None]] = [
+        (b"", "application/json"),
+        (b"{", "application/json"),
+        (json.dumps(good).encode(), "text/plain"),
+        (json.dumps({**good, "extra": 1}).encode(), "application/json"),
+        (json.dumps({**good, "subject_template": ["x" * 65]}).encode(), "application/json"),
+        (json.dumps([good]).encode(), "application/json"),
+        (json.dumps({**good, "requested_duration_seconds": "60"}).encode(), None),
+    ]
+    for content, content_type in cases:
+        headers = dict(agent.headers())
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        issued = client.post(ISSUE, content=content, headers=headers)
+        previewed = client.post("/api/v1/federate/preview-token", content=content, headers=headers)
+        assert issued.status_code == previewed.status_code == 400, (content, issued.text)
+        assert issued.json()["detail"] == previewed.json()["detail"], content
+    assert _audited_none(client)
+
+
+def _audited_none(client: TestClient) -> bool:
+    store: Store = client.app.state.context.store  # type: ignore[attr-defined]
+    return _audited(store) == 0

@@ -12,6 +12,7 @@ from federation.issuance import TokenIssuer
 from federation.run_states import RunState
 from federation.runtime import open_keyring
 from federation.store import Store
+from federation.store.issuing import issue_store
 from federation.testing.seeding import seed_user_run
 from tests.conftest import make_settings
 
@@ -48,9 +49,11 @@ def seed(store: Store, clock: ManualClock, state: RunState = RunState.INPROGRESS
     return Seeded(admin=admin, key=seeded.key, workload_token=seeded.workload_token)
 
 
-def token_issuer(directory: Path, database_url: str, clock: ManualClock) -> TokenIssuer:
-    """An issuer with fresh keys in ``directory``, for the database at ``database_url``."""
+def token_issuer(
+    store: Store, directory: Path, database_url: str, clock: ManualClock
+) -> TokenIssuer:
+    """The issuing pipeline on ``store``, with fresh keys in ``directory``."""
     settings = make_settings(directory, database_url)
     keyring = open_keyring(settings, clock)
     keyring.ensure()
-    return TokenIssuer.from_settings(settings, keyring, clock)
+    return TokenIssuer.from_settings(settings, issue_store(store), keyring, clock)

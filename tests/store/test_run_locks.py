@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
 from federation import runs
-from federation.auth import authenticate
 from federation.clock import ManualClock
 from federation.errors import FederationError, OperationNotSupported
 from federation.issuance import IssueRequest
@@ -18,7 +18,7 @@ from tests.store.seeding import seed, token_issuer
 def test_issuance_waits_for_a_finishing_run_and_then_refuses(
     pg: Store, clock: ManualClock, tmp_path: Path, postgres_url: str
 ) -> None:
-    issuer = token_issuer(tmp_path, postgres_url, clock)
+    issuer = token_issuer(pg, tmp_path, postgres_url, clock)
     seeded = seed(pg, clock)
 
     finishing = pg.new_session()
@@ -28,26 +28,26 @@ def test_issuance_waits_for_a_finishing_run_and_then_refuses(
     outcome: list[object] = []
     started = threading.Event()
 
-    def issue() -> None:
-        with pg.session() as session:
-            agent = authenticate(session, seeded.key, clock.now())
+    async def issue() -> None:
+        try:
+            agent = await issuer.authenticate(seeded.key)
             started.set()
-            try:
-                outcome.append(
-                    issuer.issue(
-                        session,
-                        agent,
-                        IssueRequest(
-                            run_id="r1",
-                            audience="sts.amazonaws.com",
-                            workload_token=seeded.workload_token,
-                        ),
-                    )
+            outcome.append(
+                await issuer.issue(
+                    agent,
+                    IssueRequest(
+                        run_id="r1",
+                        audience="sts.amazonaws.com",
+                        workload_token=seeded.workload_token,
+                    ),
                 )
-            except FederationError as error:
-                outcome.append(error)
+            )
+        except FederationError as error:
+            outcome.append(error)
+        finally:
+            await issuer.store.close()
 
-    worker = threading.Thread(target=issue)
+    worker = threading.Thread(target=asyncio.run, args=(issue(),))
     worker.start()
     try:
         assert started.wait(timeout=30)

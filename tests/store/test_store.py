@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,9 +26,11 @@ from federation.errors import (
     ResourceUnavailable,
 )
 from federation.issuance import IssueRequest
+from federation.minting import IssuedToken
 from federation.run_states import RunState
 from federation.store import PageRequest, Store
-from federation.store.models import ApiKey, Base, IssuedToken, Principal, Run
+from federation.store.models import ApiKey, Base, Principal, Run
+from federation.store.models import IssuedToken as AuditRow
 from tests.store.seeding import admin_caller, seed, token_issuer
 
 
@@ -230,22 +233,24 @@ def test_pages_are_newest_first_without_gaps_or_repeats(db: Store, clock: Manual
 def test_issuing_writes_one_audit_row_and_no_token(
     db: Store, clock: ManualClock, tmp_path: Path, database_url: str
 ) -> None:
-    issuer = token_issuer(tmp_path, database_url, clock)
+    issuer = token_issuer(db, tmp_path, database_url, clock)
     seeded = seed(db, clock)
+    wanted = IssueRequest(
+        run_id="r1",
+        audience="sts.amazonaws.com",
+        workload_token=seeded.workload_token,
+        trace_id="abc",
+    )
+
+    async def issue() -> IssuedToken:
+        try:
+            return await issuer.issue(await issuer.authenticate(seeded.key), wanted)
+        finally:
+            await issuer.store.close()
+
+    issued = asyncio.run(issue())
     with db.session() as session:
-        agent = authenticate(session, seeded.key, clock.now())
-        issued = issuer.issue(
-            session,
-            agent,
-            IssueRequest(
-                run_id="r1",
-                audience="sts.amazonaws.com",
-                workload_token=seeded.workload_token,
-                trace_id="abc",
-            ),
-        )
-    with db.session() as session:
-        rows = session.scalars(select(IssuedToken)).all()
+        rows = session.scalars(select(AuditRow)).all()
         assert [
             (
                 row.jti,

@@ -1,4 +1,4 @@
-"""TokenIssuer.mint: the in-process half of issuing that `make bench` measures."""
+"""Minter.mint: the in-process half of issuing that `make bench` measures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import jwt
 
 from federation.clock import ManualClock
+from federation.store import Store
 from federation.subjects import SubjectContext, parse_template
 from tests.store.seeding import token_issuer
 
@@ -26,8 +27,13 @@ CONTEXT = SubjectContext(
 def test_mint_signs_the_rendered_subject_with_the_active_key(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    issuer = token_issuer(tmp_path, f"sqlite:///{tmp_path}/unused.db", clock)
-    grant = issuer.durations.grant(900)
+    store = Store.from_url(f"sqlite:///{tmp_path}/unused.db")
+    try:
+        pipeline = token_issuer(store, tmp_path, f"sqlite:///{tmp_path}/unused.db", clock)
+    finally:
+        store.dispose()
+    issuer = pipeline.minter
+    grant = pipeline.durations.grant(900)
     template = parse_template(["teams", "environment"])
     first = issuer.mint(CONTEXT, template, "sts.amazonaws.com", grant)
     again = issuer.mint(CONTEXT, template, "sts.amazonaws.com", grant, alg="RS256")

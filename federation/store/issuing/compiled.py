@@ -1,4 +1,4 @@
-"""Statements run on the database driver's own connection, for the hot path.
+"""Statements compiled once for a dialect, run on a driver's own connection: issuing's.
 
 Through the ORM, each of issue-token's three statements costs about 200 µs of Python
 before the driver sees it, against about 13 µs for the driver itself on SQLite (the
@@ -11,15 +11,12 @@ here is hand-written SQL, and nothing is typed twice.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Select
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
-
-from federation.store.database import Store
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -69,43 +66,9 @@ class DirectStatement:
         )
 
 
-class DirectConnection:
-    """A pooled driver connection: run statements, commit (under the store's write
-    lock), roll back; driver errors come out as SQLAlchemy's, as from a session."""
-
-    def __init__(self, store: Store, raw: Any) -> None:
-        self._store = store
-        self._raw = raw
-        self._cursor = raw.cursor()
-
-    def first(self, statement: DirectStatement, **values: Any) -> Any:
-        self.execute(statement, **values)
-        return statement.row(self._guarded(statement, self._cursor.fetchone))
-
-    def execute(self, statement: DirectStatement, **values: Any) -> None:
-        parameters = statement.parameters(values)
-        self._guarded(statement, lambda: self._cursor.execute(statement.sql, parameters))
-
-    def commit(self) -> None:
-        with self._store.write_lock.held():
-            self._guarded(None, self._raw.commit)
-
-    def _guarded(self, statement: DirectStatement | None, call: Callable[[], Any]) -> Any:
-        dialect = self._store.engine.dialect
-        try:
-            return call()
-        except dialect.loaded_dbapi.Error as exc:
-            invalidated = dialect.is_disconnect(exc, self._raw, self._cursor)
-            if invalidated:
-                # NOTE: the server went away: every pooled connection is as dead as this
-                # one, so the pool starts afresh rather than failing once per connection
-                self._raw.invalidate(exc)
-                self._store.engine.dispose(close=False)
-            sql = statement.sql if statement else "COMMIT"
-            raise _translated(dialect, exc, sql, invalidated=invalidated) from None
-
-
-def _translated(dialect: Dialect, exc: Exception, sql: str, *, invalidated: bool) -> StatementError:
+def translated(
+    dialect: Dialect, exc: Exception, sql: str, *, invalidated: bool = False
+) -> StatementError:
     """The SQLAlchemy error a session would have raised for a driver's error."""
     return DBAPIError.instance(
         sql,
@@ -116,24 +79,3 @@ def _translated(dialect: Dialect, exc: Exception, sql: str, *, invalidated: bool
         connection_invalidated=invalidated,
         dialect=dialect,
     )
-
-
-@contextmanager
-def direct_connection(store: Store) -> Iterator[DirectConnection]:
-    """A driver connection from the store's pool; rolled back unless committed, and
-    returned to the pool when the block ends."""
-    dialect = store.engine.dialect
-    try:
-        raw = store.engine.raw_connection()
-    except dialect.loaded_dbapi.Error as exc:
-        raise _translated(dialect, exc, "CONNECT", invalidated=False) from None
-    try:
-        yield DirectConnection(store, raw)
-    except BaseException:
-        try:
-            raw.rollback()
-        except Exception:
-            raw.invalidate()
-        raise
-    finally:
-        raw.close()

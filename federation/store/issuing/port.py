@@ -1,0 +1,140 @@
+"""What issuing needs of the database, and nothing more: the port its pipeline talks
+to, with one adapter per database family (``sqlite``, ``postgres``).
+
+Reads answer rows of the statements below, compiled once for the adapter's dialect by
+SQLAlchemy (``federation.store.direct``): nothing here is hand-written SQL, and the ORM
+is kept off the hot path. Writes go through :meth:`IssueStore.record`, which the group
+commit (``group_commit``) calls with every audit row and ``last_used_at`` touch that
+arrived while the previous batch was committing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Insert, Select, bindparam, insert, select, update
+
+from federation.store.models import ApiKey, Principal, Run
+from federation.store.models import IssuedToken as AuditRow
+
+# The caller behind an API key, by the key's SHA-256: the key and its principal.
+CALLER_QUERY = (
+    select(
+        ApiKey.seq,
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.type,
+        ApiKey.last4,
+        ApiKey.key_hash,
+        ApiKey.scopes,
+        ApiKey.expires_at,
+        ApiKey.last_used_at,
+        Principal.uid.label("principal_uid"),
+        Principal.type.label("principal_type"),
+        Principal.email,
+        Principal.display_name,
+        Principal.teams,
+    )
+    .join(Principal, Principal.uid == ApiKey.principal_uid)
+    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.deleted_at.is_(None))
+)
+LAST_USED_UPDATE = (
+    update(ApiKey).where(ApiKey.seq == bindparam("key_seq")).values(last_used_at=bindparam("now"))
+)
+# What issuing reads of a run.
+RUN_QUERY = select(
+    Run.run_id,
+    Run.principal_uid,
+    Run.team_uid,
+    Run.environment,
+    Run.agent_name,
+    Run.skill_spec,
+    Run.host,
+    Run.state,
+    Run.workload_token_hash,
+).where(Run.run_id == bindparam("run_id"))
+# A run's principal, for an operator's preview of the run's tokens.
+PRINCIPAL_QUERY = select(
+    Principal.uid.label("principal_uid"),
+    Principal.type.label("principal_type"),
+    Principal.email,
+    Principal.teams,
+).where(Principal.uid == bindparam("uid"))
+
+AUDIT_COLUMNS = (
+    "jti",
+    "run_id",
+    "principal_uid",
+    "team_uid",
+    "subject",
+    "audience",
+    "alg",
+    "kid",
+    "issued_at",
+    "expires_at",
+    "api_key_id",
+    "trace_id",
+)
+
+
+def audit_insert(rows: int) -> Insert:
+    """One INSERT of ``rows`` audit rows; row ``i``'s values are bound as ``<column>_<i>``."""
+    return insert(AuditRow).values(
+        [{name: bindparam(f"{name}_{i}") for name in AUDIT_COLUMNS} for i in range(rows)]
+    )
+
+
+def run_states_query(runs: int, *, share_lock: bool) -> Select[str, str]:
+    """The states of ``runs`` runs (bound as ``run_<i>``), share-locked on PostgreSQL so
+    that a run's end cannot commit between this read and the batch's commit."""
+    statement = select(Run.run_id, Run.state).where(
+        Run.run_id.in_([bindparam(f"run_{i}") for i in range(runs)])
+    )
+    return statement.with_for_update(read=True) if share_lock else statement
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """The audit row of one issued token, by column; never the token itself."""
+
+    values: Mapping[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        run_id: str = self.values["run_id"]
+        return run_id
+
+
+class IssueStore(Protocol):
+    """The database as issuing sees it."""
+
+    dialect: str
+
+    async def caller(self, digest: str) -> Any:
+        """The row of ``CALLER_QUERY`` for a live (not deleted) key, or ``None``."""
+        ...
+
+    async def run(self, run_id: str) -> Any:
+        """The row of ``RUN_QUERY``, or ``None``."""
+        ...
+
+    async def principal(self, uid: str) -> Any:
+        """The row of ``PRINCIPAL_QUERY``, or ``None``."""
+        ...
+
+    async def record(
+        self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
+    ) -> dict[str, str]:
+        """In one transaction: read the state of every run of ``entries`` (locked
+        against a concurrent end), insert the rows whose run has not finished, set
+        ``last_used_at`` of the keys in ``touches`` (key seq -> time), commit. Answers
+        the state of each run whose rows were *not* inserted because it finished (or
+        vanished: state ``""``). Raises when nothing is known to be committed."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
