@@ -2,7 +2,7 @@
 
 The load runs say how fast issue-token is against hello; they cannot say why. This
 breaks one request down, on the same data and in the same process, into what it does:
-the caller's read and the run's read through the issuing port, the checks and claims,
+the key's and the run's reads through the issuing port (one call), the checks and claims,
 the signature, the audit row's commit through the group commit; then the whole of the
 issuing pipeline (:class:`federation.issuance.TokenIssuer`), and the whole request through the real
 ASGI application, called directly as an ASGI server would call it (no socket, no HTTP
@@ -66,15 +66,14 @@ FULL_ITERATIONS = 1000
 POSTGRES_ITERATIONS = 150
 SMOKE_ITERATIONS = 20
 
-CALLER_READ = "caller read"
-RUN_READ = "run read"
+READS = "key and run read (one call)"
 CHECKS = "checks + claims"
 SIGN = "sign"
 AUDIT = "audit row, committed alone (group commit of one)"
 PIPELINE = "issuing pipeline (whole)"
 ASGI_REQUEST = "ASGI request (whole)"
 ASGI_HELLO = "ASGI hello (whole)"
-PARTS = (CALLER_READ, RUN_READ, CHECKS, SIGN, AUDIT)  # what the pipeline does
+PARTS = (READS, CHECKS, SIGN, AUDIT)  # what the pipeline does
 MEASURED = (*PARTS, PIPELINE, ASGI_REQUEST, ASGI_HELLO)
 FRAMEWORK = "framework (ASGI request - pipeline)"
 REST = "rest of the pipeline (pipeline - its stages)"
@@ -328,7 +327,7 @@ def stage_timers(
         return loop.run_until_complete(batch())
 
     async def whole() -> object:
-        return await issuer.issue(await issuer.authenticate(tenant.key), request)
+        return await issuer.issue_for_key(tenant.key, request)
 
     def asgi(target: AsgiApp, call: AsgiCall) -> Timer:
         async def one() -> None:
@@ -339,8 +338,7 @@ def stage_timers(
         return on_loop(one)
 
     return {
-        CALLER_READ: on_loop(lambda: port.caller(digest)),
-        RUN_READ: on_loop(lambda: port.run(tenant.run_id)),
+        READS: on_loop(lambda: port.caller_and_run(digest, tenant.run_id)),
         CHECKS: _timed(lambda: issuer.claims_for(caller, run, request)),
         SIGN: _timed(lambda: issuer.minter.sign(prepared)),
         AUDIT: audit,

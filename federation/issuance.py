@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from federation.auth import (
     Caller,
@@ -121,6 +121,13 @@ class RunFacts(Protocol):
 
 
 @dataclass(frozen=True)
+class _Read:
+    """A run already read with the caller (``None``: there is no such run)."""
+
+    run: RunFacts | None
+
+
+@dataclass(frozen=True)
 class RunPrincipal:
     """A run's principal, as a token for the run would speak for it."""
 
@@ -201,8 +208,26 @@ class TokenIssuer:
     async def authenticate(self, presented: str | None) -> Caller:
         """The caller behind an API key, or 401 for anything else."""
         digest = presented_digest(presented)
+        return await self._caller(await self.store.caller(digest), digest)
+
+    async def issue_for_key(
+        self,
+        presented: str | None,
+        request: IssueRequest,
+        note: Callable[[Caller], None] | None = None,
+    ) -> IssuedToken:
+        """:meth:`authenticate`, then :meth:`issue`, with the key and the run read
+        together (issue-token's path; ``note`` learns the caller once it is known)."""
+        digest = presented_digest(presented)
+        key, run = await self.store.caller_and_run(digest, request.run_id)
+        caller = await self._caller(key, digest)
+        if note is not None:
+            note(caller)
+        return await self._issue(caller, request, _Read(run))
+
+    async def _caller(self, key: Any, digest: str) -> Caller:
         now = self.clock.now()
-        key = checked_key(await self.store.caller(digest), digest, now)
+        key = checked_key(key, digest, now)
         if last_used_due(key, now):
             # NOTE: with the next batch of audit rows, before anything can refuse this
             # request, so that a refused request still leaves its trace (once a minute).
@@ -211,7 +236,12 @@ class TokenIssuer:
 
     async def issue(self, caller: Caller, request: IssueRequest) -> IssuedToken:
         """Every check, the signature, and the audit row, committed before this returns."""
-        prepared = await self.prepare(caller, request)
+        return await self._issue(caller, request, None)
+
+    async def _issue(
+        self, caller: Caller, request: IssueRequest, read: _Read | None
+    ) -> IssuedToken:
+        prepared = await self._prepare(caller, request, read)
         issued = self.minter.sign(prepared)
         await self.audit.record(audit_entry(caller, issued, request))
         if self.on_signed is not None:
@@ -224,9 +254,17 @@ class TokenIssuer:
         A preview answers this as it is, so that a client can test the claims against a
         cloud's policy before it asks for the token itself.
         """
+        return await self._prepare(caller, request, None)
+
+    async def _prepare(self, caller: Caller, request: IssueRequest, read: _Read | None) -> Prepared:
         caller.require(Scope.FEDERATE)
-        self.limits.key.take(caller.key_id)  # NOTE: refused before the run is read
-        run = await self._run(request.run_id)
+        self.limits.key.take(caller.key_id)  # NOTE: refused before the run is looked at
+        if read is None:
+            run = await self._run(request.run_id)
+        elif read.run is None:
+            raise run_not_found(request.run_id)
+        else:
+            run = read.run
         self._check_run(caller, run, request.workload_token)
         prepared = self.claims_for(caller, run, request)
         self.limits.run.take(run.run_id)

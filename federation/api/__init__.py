@@ -103,6 +103,8 @@ def create_app(
     app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
     problems.install(app)
     app.add_middleware(DatabaseDeadlineMiddleware)  # innermost: 503 past the database budget
+    # issue-token's endpoint, without the router; its statements keep their own deadlines
+    app.add_middleware(federate.IssueTokenShortcut)
     app.add_middleware(AuthFailureLimitMiddleware, limit=issuer.limits.auth_failures)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limit=settings.max_header_bytes)

@@ -10,6 +10,7 @@ serialized once. Every protocol builds its :class:`IssueRequest` with
 from __future__ import annotations
 
 from email.message import Message
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -17,10 +18,11 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from federation.api.deps import Context, IssuingCaller, context_of
 from federation.api.observe import note_caller, note_run
-from federation.api.problems import trace_id, validation_detail
+from federation.api.problems import error_response, trace_id, validation_detail
 from federation.api.schemas import IssueTokenBody, TokenOut, TokenPreview
 from federation.errors import InvalidRequest
 from federation.issuance import IssueRequest
@@ -88,12 +90,32 @@ async def issue_token(request: Request) -> Response:
     note_run(request.scope, wanted.run_id)
     scheme, credentials = get_authorization_scheme_param(headers.get("authorization"))
     presented = credentials if scheme.lower() == "bearer" and credentials else None
-    caller = await issuer.authenticate(presented)
-    note_caller(request.scope, caller)
-    issued = await issuer.issue(caller, wanted)
+    issued = await issuer.issue_for_key(presented, wanted, partial(note_caller, request.scope))
     # NOTE: serialized here, by pydantic's own serializer, rather than validated again
     # and encoded by the framework
     return Response(token_out(issued).model_dump_json(), media_type="application/json")
+
+
+class IssueTokenShortcut:
+    """Hands ``POST /api/v1/federate/issue-token`` to its route's own endpoint,
+    :func:`issue_token`, without the router: every run starts with this request, and
+    routing and the framework's per-route layers cost as much as the pipeline's reads
+    (measured in process). The endpoint and its error answers are the route's; nothing
+    here decides anything. Other methods on the path go to the router (405)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != ISSUE_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await issue_token(request)
+        except Exception as exc:  # NOTE: answered as the installed handlers answer it
+            response = error_response(exc, request)
+        await response(scope, receive, send)
 
 
 def _body(raw: bytes, content_type: str | None) -> IssueTokenBody:

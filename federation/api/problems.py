@@ -105,10 +105,18 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+def error_response(exc: Exception, request: Request) -> Response:
+    """What the installed handlers answer for an exception a route raised (for a route
+    called without the router, as issue-token is)."""
+    if isinstance(exc, RequestValidationError):
+        return problem_response(InvalidRequest(validation_detail(exc.errors())), request)
+    return problem_response(as_federation_error(exc, trace_id(request)), request)
+
+
 def install(app: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(InvalidRequest(validation_detail(exc.errors())), request)
+        return error_response(exc, request)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -126,7 +134,7 @@ def install(app: FastAPI) -> None:
         return problem_response(error, request)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        return problem_response(as_federation_error(exc, trace_id(request)), request)
+        return error_response(exc, request)
 
     app.add_exception_handler(FederationError, unexpected)
     # NOTE: an outage is answered where every other error is, inside the middlewares

@@ -123,6 +123,32 @@ def test_the_pipeline_checks_signs_and_audits(
     assert last_used == clock.now()
 
 
+def test_a_refused_request_still_records_when_its_key_was_used(
+    db: Store, seeded: Seeded, issuer: TokenIssuer, clock: ManualClock, loop: asyncio.Runner
+) -> None:
+    """The touch rides a batch of its own (no audit row): it is committed all the same."""
+    with pytest.raises(NotAuthorized):
+        loop.run(_issue(issuer, seeded.key, _request(seeded, workload_token="x")))
+    with db.session() as session:
+        last_used = session.scalar(select(ApiKey.last_used_at).where(ApiKey.principal_uid == "u1"))
+    assert last_used == clock.now()
+    assert _audited(db) == 0
+
+
+def test_issue_token_reads_key_and_run_together_and_checks_in_order(
+    db: Store, seeded: Seeded, issuer: TokenIssuer, loop: asyncio.Runner
+) -> None:
+    with pytest.raises(AuthenticationRequired):  # the key first, though the run is unknown
+        loop.run(issuer.issue_for_key("wk-" + "A" * 43, _request(seeded, run_id="r9")))
+    with pytest.raises(ResourceNotFound):
+        loop.run(issuer.issue_for_key(seeded.key, _request(seeded, run_id="r9")))
+    noted: list[Caller] = []
+    issued = loop.run(issuer.issue_for_key(seeded.key, _request(seeded), noted.append))
+    assert [caller.principal_uid for caller in noted] == ["u1"]
+    assert issued.claims.run_id == "r1"
+    assert _audited(db) == 1
+
+
 def test_a_deleted_key_is_refused_on_the_next_request(
     db: Store, seeded: Seeded, issuer: TokenIssuer, clock: ManualClock, loop: asyncio.Runner
 ) -> None:
@@ -160,8 +186,8 @@ def test_a_lone_request_is_written_in_a_batch_of_its_own(
     assert issuer.audit.batches == before + 1
 
 
-class FailingCommits:
-    """The real port, but every batch's commit fails (as a database that went away)."""
+class Delegating:
+    """The real port, every call passed on: fakes override what they change."""
 
     def __init__(self, port: IssueStore) -> None:
         self.port = port
@@ -173,19 +199,56 @@ class FailingCommits:
     async def run(self, run_id: str) -> Any:
         return await self.port.run(run_id)
 
+    async def caller_and_run(self, digest: str, run_id: str) -> tuple[Any, Any]:
+        return await self.caller(digest), await self.run(run_id)
+
     async def principal(self, uid: str) -> Any:
         return await self.port.principal(uid)
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
     ) -> dict[str, str]:
-        raise OSError("connection lost during COMMIT")
+        return await self.port.record(entries, touches)
+
+    async def flushed(self) -> None:
+        await self.port.flushed()
 
     async def ping(self) -> None:
         await self.port.ping()
 
     async def close(self) -> None:
         await self.port.close()
+
+
+class FailingFlushes(Delegating):
+    """Every commit succeeds, every flush to disk fails (as a disk that went away)."""
+
+    async def flushed(self) -> None:
+        raise OSError("fsync: input/output error")
+
+
+class FailingCommits(Delegating):
+    """Every batch's commit fails (as a database that went away)."""
+
+    async def record(
+        self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
+    ) -> dict[str, str]:
+        raise OSError("connection lost during COMMIT")
+
+
+def test_a_failed_flush_fails_every_request_it_covers(
+    db: Store, seeded: Seeded, issuer: TokenIssuer, loop: asyncio.Runner
+) -> None:
+    caller = loop.run(issuer.authenticate(seeded.key))
+    issuer.audit = GroupCommit(FailingFlushes(issuer.store), issuer.audit.refusal)
+
+    async def many() -> list[Any]:
+        requests = (issuer.issue(caller, _request(seeded)) for _ in range(8))
+        return await asyncio.gather(*requests, return_exceptions=True)
+
+    answers = loop.run(many())
+    assert all(isinstance(answer, ResourceUnavailable) for answer in answers), answers
+    assert _audited(db) == 8  # committed, never answered: more rows than tokens, never fewer
 
 
 def test_a_failed_commit_fails_every_request_of_its_batch(
@@ -204,15 +267,12 @@ def test_a_failed_commit_fails_every_request_of_its_batch(
     assert _audited(db) == 0
 
 
-class FinishingRuns:
-    """The real port; after each run read, the run ends (committed) elsewhere."""
+class FinishingRuns(Delegating):
+    """After each run read, the run ends (committed) elsewhere."""
 
     def __init__(self, port: IssueStore, db: Store, seeded: Seeded, clock: ManualClock) -> None:
-        self.port, self.db, self.seeded, self.clock = port, db, seeded, clock
-        self.dialect = port.dialect
-
-    async def caller(self, digest: str) -> Any:
-        return await self.port.caller(digest)
+        super().__init__(port)
+        self.db, self.seeded, self.clock = db, seeded, clock
 
     async def run(self, run_id: str) -> Any:
         row = await self.port.run(run_id)
@@ -221,20 +281,6 @@ class FinishingRuns:
                 session, self.seeded.admin, run_id, RunState.CANCELLED, self.clock.now()
             )
         return row
-
-    async def principal(self, uid: str) -> Any:
-        return await self.port.principal(uid)
-
-    async def record(
-        self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
-        return await self.port.record(entries, touches)
-
-    async def ping(self) -> None:
-        await self.port.ping()
-
-    async def close(self) -> None:
-        await self.port.close()
 
 
 def test_a_run_that_ends_before_the_commit_gets_no_token(

@@ -7,8 +7,12 @@ returns. There is no fixed delay, so a lone request pays nothing for the batchin
 while under load a single commit (and, with a durable setting, a single flush to disk)
 serves every request that arrived during the previous one.
 
-A token is returned only after its row is committed. If a commit fails, every request
-of that batch fails with ``503 resource_unavailable`` and none of their tokens leaves.
+A token is returned only after its row is committed and on disk. Where a commit returns
+before its flush (SQLite, whose write-ahead log is flushed separately, off the event
+loop), the next batch starts when the commit returns, and each batch's requests are
+answered when a flush that began after their commit ends: one flush serves every batch
+committed while the previous one ran. If a commit or its flush fails, every request of
+that batch fails with ``503 resource_unavailable`` and none of their tokens leaves.
 ``last_used_at`` touches ride in the same batches.
 """
 
@@ -44,6 +48,7 @@ class GroupCommit:
         self._touches: dict[int, datetime] = {}
         self._touched: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Future[None]] = set()
         self.batches = 0  # written so far (tests and benchmarks read it)
 
     async def record(self, entry: AuditEntry) -> None:
@@ -64,8 +69,11 @@ class GroupCommit:
 
     async def drain(self) -> None:
         """Wait until everything handed over so far is written (or failed)."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
+        while self._writer is not None or self._settling:
+            if self._writer is not None:
+                await asyncio.shield(self._writer)
+            if self._settling:
+                await asyncio.wait(set(self._settling))
 
     def _wake(self) -> None:
         loop = asyncio.get_running_loop()
@@ -80,10 +88,7 @@ class GroupCommit:
                 rows, self._rows = self._rows[:MAX_BATCH], self._rows[MAX_BATCH:]
                 touches, self._touches = self._touches, {}
                 touched, self._touched = self._touched, []
-                await self._write(rows, touches)
-                for done in touched:
-                    if not done.done():
-                        done.set_result(None)
+                await self._write(rows, touches, touched)
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None
@@ -92,19 +97,34 @@ class GroupCommit:
         self,
         rows: list[tuple[AuditEntry, asyncio.Future[None]]],
         touches: dict[int, datetime],
+        touched: list[asyncio.Future[None]],
     ) -> None:
         entries = [entry for entry, _ in rows]
+        waiting = [done for _, done in rows] + touched
         try:
             refused = await self.store.record(entries, touches)
-        except Exception as exc:  # NOTE: no token of this batch may leave
-            error = exc if isinstance(exc, FederationError) else unavailable()
-            log.error("audit batch of %d rows failed: %s", len(rows), type(exc).__name__)
-            for _, done in rows:
-                if not done.done():
-                    done.set_exception(error)
+        except Exception as exc:
+            _fail(waiting, exc, len(rows))
             return
         finally:
             self.batches += 1
+        # NOTE: the next batch starts now; this one's requests are answered once the
+        # database says its commit is on disk (at once where a commit waits for that)
+        settling = asyncio.ensure_future(self._settle(rows, touched, refused))
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+
+    async def _settle(
+        self,
+        rows: list[tuple[AuditEntry, asyncio.Future[None]]],
+        touched: list[asyncio.Future[None]],
+        refused: dict[str, str],
+    ) -> None:
+        try:
+            await self.store.flushed()
+        except Exception as exc:
+            _fail([done for _, done in rows] + touched, exc, len(rows))
+            return
         for entry, done in rows:
             if done.done():  # NOTE: its request was cancelled; the row stands
                 continue
@@ -113,3 +133,15 @@ class GroupCommit:
                 done.set_result(None)
             else:
                 done.set_exception(self.refusal(entry.run_id, state))
+        for done in touched:
+            if not done.done():
+                done.set_result(None)
+
+
+def _fail(waiting: list[asyncio.Future[None]], exc: Exception, rows: int) -> None:
+    """No token of a batch whose commit (or flush) failed may leave."""
+    error = exc if isinstance(exc, FederationError) else unavailable()
+    log.error("audit batch of %d rows failed: %s", rows, type(exc).__name__)
+    for done in waiting:
+        if not done.done():
+            done.set_exception(error)

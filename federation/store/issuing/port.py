@@ -121,6 +121,12 @@ class IssueStore(Protocol):
         """The row of ``RUN_QUERY``, or ``None``."""
         ...
 
+    async def caller_and_run(self, digest: str, run_id: str) -> tuple[Any, Any]:
+        """:meth:`caller` and :meth:`run` together (one round trip where the database
+        allows): issue-token's reads. Reading the run before the key is checked changes
+        no answer: nothing is locked or written, and the key is still checked first."""
+        ...
+
     async def principal(self, uid: str) -> Any:
         """The row of ``PRINCIPAL_QUERY``, or ``None``."""
         ...
@@ -130,9 +136,15 @@ class IssueStore(Protocol):
     ) -> dict[str, str]:
         """In one transaction: read the state of every run of ``entries`` (locked
         against a concurrent end), insert the rows whose run has not finished, set
-        ``last_used_at`` of the keys in ``touches`` (key seq -> time), commit. Answers
+        ``last_used_at`` of the keys in ``touches`` (key seq -> time), commit (on disk
+        once :meth:`flushed` returns). Answers
         the state of each run whose rows were *not* inserted because it finished (or
         vanished: state ``""``). Raises when nothing is known to be committed."""
+        ...
+
+    async def flushed(self) -> None:
+        """Return once every commit made so far is on disk; at once where a commit
+        returns only when it is (PostgreSQL with ``synchronous_commit``)."""
         ...
 
     async def ping(self) -> None: ...

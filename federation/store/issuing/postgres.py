@@ -1,19 +1,21 @@
 """The issuing port on PostgreSQL, on the event loop (psycopg's asyncio connections in a
 ``psycopg_pool`` pool), so that concurrency is bounded by the pool, not by threads.
 
-Every wait has a client-side deadline (``federation.store.deadlines``): pool checkout,
-connecting, each statement and each commit. A statement past its deadline is abandoned
-to a background task (psycopg then cancels it in the server, or closes the connection if
-the server does not answer) and the request answers ``503`` at once; the pool replaces
-connections that were closed, so service resumes by itself when the database answers.
+Every wait has a client-side deadline (``federation.store.deadlines``): a call's pool
+checkout and round trips share :data:`STATEMENT_DEADLINE`, enforced in psycopg's own
+wait loop; past it the connection is closed and the request answers ``503`` at once. The
+pool replaces closed connections, so service resumes by itself when the database
+answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Dialect
@@ -30,11 +32,44 @@ from federation.store.issuing.port import (
 )
 from federation.store.issuing.sqlite import BatchStatements, refused_runs
 
-log = logging.getLogger("federation.store")
 T = TypeVar("T")
 
+_WAIT_INTERVAL = 0.1  # psycopg's interval between looks for an interruption
 POOL_MIN = 2
 POOL_MAX = 8
+# When the round trips of the current call must be done by (``time.monotonic()``).
+_deadline: ContextVar[float | None] = ContextVar("issuing_deadline", default=None)
+
+
+@cache
+def _connection_class() -> type[Any]:
+    # NOTE: built on first use: importing psycopg costs 0.1 s that SQLite never needs
+    import psycopg
+    from psycopg import errors
+
+    class DeadlineConnection(psycopg.AsyncConnection[Any]):
+        """Every round trip gives up at the current call's deadline, in psycopg's own
+        wait loop (no task to cancel: cancelling one makes psycopg ask a server that may
+        not answer to cancel the query, for up to 10 s). The connection is closed then,
+        because its protocol exchange was abandoned half way, and the pool replaces it."""
+
+        async def wait(
+            self, gen: Any, interval: float = _WAIT_INTERVAL, timeout: float | None = None
+        ) -> Any:
+            if timeout is not None:  # psycopg's own bounded waits
+                return await super().wait(gen, interval, timeout)
+            deadline = _deadline.get()
+            left = STATEMENT_DEADLINE if deadline is None else deadline - time.monotonic()
+            try:
+                return await super().wait(gen, interval, max(left, 0.001))
+            # NOTE: psycopg's documented wait timeout (a private name; a test pins it)
+            except errors._WaitTimeout:
+                await self.close()
+                raise psycopg.OperationalError(
+                    "the database did not answer in time; the connection was closed"
+                ) from None
+
+    return DeadlineConnection
 
 
 class PostgresIssueStore:
@@ -51,13 +86,26 @@ class PostgresIssueStore:
         self._batch = BatchStatements(self._dialect, share_lock=True)
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._abandoned: set[asyncio.Task[Any]] = set()
 
     async def caller(self, digest: str) -> Any:
         return await self._first(self._caller, {"digest": digest})
 
     async def run(self, run_id: str) -> Any:
         return await self._first(self._run, {"run_id": run_id})
+
+    async def caller_and_run(self, digest: str, run_id: str) -> tuple[Any, Any]:
+        caller = self._caller.parameters({"digest": digest})
+        run = self._run.parameters({"run_id": run_id})
+
+        async def fetch(connection: Any) -> tuple[Any, Any]:
+            # NOTE: both statements in one round trip (psycopg's pipeline mode)
+            async with connection.pipeline():
+                found = await connection.execute(self._caller.sql, caller, prepare=True)
+                ran = await connection.execute(self._run.sql, run, prepare=True)
+            return await found.fetchone(), await ran.fetchone()
+
+        key, row = await self._with_connection(self._caller.sql, fetch)
+        return self._caller.row(key), self._run.row(row)
 
     async def principal(self, uid: str) -> Any:
         return await self._first(self._principal, {"uid": uid})
@@ -71,8 +119,8 @@ class PostgresIssueStore:
                 refused: dict[str, str] = {}
                 if run_ids:
                     statement, parameters = self._batch.states(run_ids)
-                    cursor = await connection.execute(statement.sql, parameters)
-                    refused = refused_runs(run_ids, dict(await cursor.fetchall()))
+                    found = await connection.execute(statement.sql, parameters)
+                    refused = refused_runs(run_ids, dict(await found.fetchall()))
                 kept = [entry for entry in entries if entry.run_id not in refused]
                 if kept:
                     statement, parameters = self._batch.insert(kept)
@@ -85,6 +133,9 @@ class PostgresIssueStore:
             return refused
 
         return await self._with_connection("BATCH", write)
+
+    async def flushed(self) -> None:
+        """A commit returns once it is flushed (``synchronous_commit``, the default)."""
 
     async def ping(self) -> None:
         async def select_one(connection: Any) -> None:
@@ -107,39 +158,19 @@ class PostgresIssueStore:
         return statement.row(await self._with_connection(statement.sql, fetch))
 
     async def _with_connection(self, sql: str, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection, checkout and round trips together bounded by
+        :data:`STATEMENT_DEADLINE` (each round trip gets what is left of it)."""
         pool = await self._opened()
-
-        async def bounded() -> T:
-            async with pool.connection(timeout=POOL_CHECKOUT) as connection:
+        token = _deadline.set(time.monotonic() + STATEMENT_DEADLINE)
+        try:
+            async with pool.connection(timeout=STATEMENT_DEADLINE) as connection:
                 return await work(connection)
-
-        task = asyncio.ensure_future(bounded())
-        try:
-            done, _ = await asyncio.wait({task}, timeout=STATEMENT_DEADLINE)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if not done:
-            # NOTE: abandoned, not awaited: psycopg's own cancellation may wait seconds
-            # for a server that does not answer; this request answers now.
-            task.cancel()
-            self._abandoned.add(task)
-            task.add_done_callback(self._forget)
-            log.error("database statement passed its deadline: %s", sql.split(" ", 1)[0])
-            raise unavailable()
-        try:
-            return task.result()
         except self._dialect.loaded_dbapi.Error as exc:
-            raise translated(self._dialect, exc, sql) from None
-        except Exception as exc:
             if type(exc).__name__ == "PoolTimeout":
                 raise unavailable() from None
-            raise
-
-    def _forget(self, task: asyncio.Task[Any]) -> None:
-        self._abandoned.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.info("abandoned database statement ended: %s", type(task.exception()).__name__)
+            raise translated(self._dialect, exc, sql) from None
+        finally:
+            _deadline.reset(token)
 
     async def _opened(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -149,12 +180,11 @@ class PostgresIssueStore:
             self._pool = None
         if self._pool is None:
             self._loop = loop
-            from psycopg import AsyncConnection
             from psycopg_pool import AsyncConnectionPool
 
             self._pool = AsyncConnectionPool(
                 self._conninfo,
-                connection_class=AsyncConnection[Any],
+                connection_class=_connection_class(),
                 kwargs={**libpq_parameters(), "autocommit": True},
                 min_size=self._sizes[0],
                 max_size=self._sizes[1],
