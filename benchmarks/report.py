@@ -193,8 +193,11 @@ def stage_section(results: Results) -> list[str]:
         "One request's stages, each timed alone on the same data in one process pinned to "
         "one core (µs per operation, median of rounds); the whole request through the ASGI "
         "application called directly, no socket. Shares are of that request; derived rows "
-        "are differences of measured ones. Bound: hello / request in process, the best "
-        "ratio to hello this path could reach before the HTTP server's own cost.",
+        "are differences of measured ones. A lone request's wall time mostly waits (for a "
+        "flush, a round trip); what bounds throughput is CPU per request with requests "
+        "in flight. Bound: hello's CPU per request over issue-token's, under load, in "
+        "process: the best ratio to hello this path could reach before the HTTP server's "
+        "own cost.",
     ]
     if not results.stages:
         lines += ["", "not measured"]
@@ -204,9 +207,14 @@ def stage_section(results: Results) -> list[str]:
             lines.append(f"not measured: {breakdown.skipped or breakdown.error}")
             continue
         lines += _table(["stage", "µs", "share"], stages.table(breakdown))
+        load = breakdown.under_load
         lines += [
             "",
-            f"bound (hello / request, in process): **{_ratio(breakdown.bound)}**; "
+            "Under load, CPU per request (µs, 16 in flight): "
+            + ", ".join(f"{name} {value:,.0f}" for name, value in load.items()),
+            "",
+            f"bound (hello / request, CPU under load, in process): "
+            f"**{_ratio(breakdown.bound)}**; "
             f"{breakdown.iterations} iterations x {breakdown.rounds} rounds on CPU "
             f"{breakdown.cpu}, {breakdown.loop} event loop.",
         ]

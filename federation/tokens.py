@@ -68,7 +68,7 @@ def check_audience(audience: str) -> str:
     return audience
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Claims:
     """The claims of one token, in Oz's form."""
 
@@ -92,56 +92,18 @@ class Claims:
     # (dataclasses.replace included) are encoded from their fields.
     _shape: ClassVar[ClaimsShape | None] = None
 
-    def __init__(
-        self,
-        issuer: str,
-        subject: str,
-        audience: str,
-        issued_at: int,
-        expires_at: int,
-        jti: str,
-        email: str | None,
-        team: str | None,
-        run_id: str,
-        environment: str | None,
-        agent_name: str | None,
-        skill_spec: str | None,
-        host: str | None,
-        audience_as_array: bool = True,
-        aws_tags: dict[str, str] | None = None,
-    ) -> None:
-        # NOTE: written out: the frozen dataclass __init__ sets each field through
-        # object.__setattr__, which cost a twentieth of the minting path.
-        fields = self.__dict__
-        fields["issuer"] = issuer
-        fields["subject"] = subject
-        fields["audience"] = audience
-        fields["issued_at"] = issued_at
-        fields["expires_at"] = expires_at
-        fields["jti"] = jti
-        fields["email"] = email
-        fields["team"] = team
-        fields["run_id"] = run_id
-        fields["environment"] = environment
-        fields["agent_name"] = agent_name
-        fields["skill_spec"] = skill_spec
-        fields["host"] = host
-        fields["audience_as_array"] = audience_as_array
-        fields["aws_tags"] = aws_tags
-
     @property
     def aud(self) -> list[str] | str:
         return [self.audience] if self.audience_as_array else self.audience
 
     def to_dict(self) -> dict[str, Any]:
         """The claims in the order a token carries them, absent ones left out."""
-        issued_at = self.issued_at
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": self.subject,
-            "aud": [self.audience] if self.audience_as_array else self.audience,
-            "iat": issued_at,
-            "nbf": issued_at,
+            "aud": self.aud,
+            "iat": self.issued_at,
+            "nbf": self.issued_at,
             "exp": self.expires_at,
             "jti": self.jti,
         }
@@ -173,10 +135,33 @@ class Claims:
 
 
 _new = object.__new__
+_b2a = binascii.b2a_base64
 
 # What lies between the fixed parts of a payload (to_dict's order: iss, sub, aud, then
 # these, then the rest), with zero times and an empty jti.
 _VARYING = b'"iat":0,"nbf":0,"exp":0,"jti":""'
+_IAT = b'"iat":'
+
+# One payload's times, encoded once for every token of the same second and lifetime:
+# ``(iat, exp, encodings)``, where ``encodings[lead]`` is for a payload whose fixed part
+# leaves the last ``lead`` bytes of ``"iat":`` unencoded (its length modulo 3). Each is
+# the base64url of the whole groups of those bytes and the times up to the jti's value,
+# and the bytes left over. One tuple, replaced whole, so that no thread ever reads one
+# token's times with another's encoding.
+_Times = tuple[int, int, tuple[tuple[bytes, bytes], ...]]
+
+
+def _encode_times(issued_at: int, expires_at: int) -> _Times:
+    text = f'{issued_at},"nbf":{issued_at},"exp":{expires_at},"jti":"'.encode()
+    encodings = []
+    for lead in range(3):
+        chunk = _IAT[len(_IAT) - lead :] + text
+        cut = len(chunk) // 3 * 3
+        encodings.append((b64url(chunk[:cut]), chunk[cut:]))
+    return issued_at, expires_at, tuple(encodings)
+
+
+_last_times = _encode_times(0, 0)
 
 
 class ClaimsShape:
@@ -185,25 +170,29 @@ class ClaimsShape:
 
     base64url encodes each 3 bytes on their own, so the payload is encoded once up to a
     3-byte boundary before ``iat``, and once from each of the three boundaries after
-    ``jti``: a token encodes only the few dozen bytes between (its times and jti) instead
-    of building, serializing and encoding the whole payload.
+    ``jti``; the times are encoded once a second. A token encodes only the few bytes
+    around its jti instead of building, serializing and encoding the whole payload.
     """
 
-    __slots__ = ("_fields", "_head", "_lead", "_tail", "_tails")
+    __slots__ = ("_ends", "_fields", "_head", "_lead")
 
     def __init__(self, base: Claims) -> None:
         """``base``: the shared claims; its times and jti are ignored."""
+        # Every field, and the shape itself: claims() overwrites the times and the jti.
         self._fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(Claims)}
+        self._fields["_shape"] = self
         whole = orjson.dumps({**base.to_dict(), "iat": 0, "nbf": 0, "exp": 0, "jti": ""})
         # NOTE: found, not assumed: no string value can hold the run (its quotes would be
         # escaped), so it is where to_dict put the four claims, whatever comes before.
         start = whole.index(_VARYING)
-        before = whole[:start] + b'"iat":'
+        before = whole[:start] + _IAT
         cut = len(before) // 3 * 3
         self._head = b64url(before[:cut])  # whole groups: no padding
-        self._lead = before[cut:]
-        self._tail = whole[start + len(_VARYING) - 1 :]  # from jti's closing quote
-        self._tails = tuple(b64url(self._tail[skip:]) for skip in range(3))
+        self._lead = len(before) - cut  # the bytes of "iat": left to _last_times
+        tail = whole[start + len(_VARYING) - 1 :]  # from the jti's closing quote
+        # By how many bytes the middle falls short of a whole group: the tail's first
+        # bytes complete it, and the rest of the tail is encoded already.
+        self._ends = tuple((tail[:short], b64url(tail[short:])) for short in range(3))
 
     def claims(self, issued_at: int, expires_at: int, jti: str) -> Claims:
         """Claims of this shape with these times and ``jti`` (base64url characters)."""
@@ -215,13 +204,16 @@ class ClaimsShape:
         fields["issued_at"] = issued_at
         fields["expires_at"] = expires_at
         fields["jti"] = jti
-        fields["_shape"] = self
         return made
 
     def payload(self, issued_at: int, expires_at: int, jti: str) -> bytes:
         """The base64url payload of this shape's claims with these times and ``jti``."""
-        middle = (
-            self._lead + f'{issued_at},"nbf":{issued_at},"exp":{expires_at},"jti":"{jti}'.encode()
-        )
-        take = -len(middle) % 3  # bytes of the tail that complete the last group
-        return self._head + b64url(middle + self._tail[:take]) + self._tails[take]
+        global _last_times  # a cache: see there
+        times = _last_times
+        if times[0] != issued_at or times[1] != expires_at:
+            times = _last_times = _encode_times(issued_at, expires_at)
+        encoded_times, rest = times[2][self._lead]
+        middle = rest + jti.encode()
+        closer, encoded_end = self._ends[-len(middle) % 3]
+        encoded_middle = _b2a(middle + closer, newline=False).translate(_URL_SAFE)
+        return self._head + encoded_times + encoded_middle + encoded_end

@@ -90,6 +90,9 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        # NOTE: the framework's own OpenTelemetry hooks look the global providers up on
+        # every request; the issuer has its own access log and metrics (Operating)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = AppContext(
         settings=settings,

@@ -96,17 +96,19 @@ class LocalSigner(KeyIdentity):
 
 def es256_raw(der: bytes) -> bytes:
     """The JWS form (RFC 7518 §3.4) of a DER ECDSA P-256 signature: ``r || s``, each
-    left-padded to 32 bytes.
+    a 32-byte big-endian number.
 
-    DER is ``30 len 02 rlen r 02 slen s``. On P-256, r and s are below 2**256, so each
-    INTEGER holds 1 to 33 bytes (33 when the top bit is set: a leading zero keeps it
-    positive) and every length fits in one byte. Read by offset, that is a few slices
-    where ``decode_dss_signature`` builds two Python ints (a µs a token); whatever does
-    not have that layout goes to it.
+    DER is ``30 len 02 rlen r 02 slen s``, each INTEGER in as few bytes as it takes,
+    with a zero byte in front when its top bit is set. On P-256, r and s are below
+    2**256, so an INTEGER of 32 or 33 bytes ends with the 32 bytes of its number: in
+    all but about one signature in 256, checking that layout and taking two slices
+    gives ``r || s`` where ``decode_dss_signature`` builds two ints (a µs a token).
+    A shorter r or s, or anything else, goes to it.
     """
-    r_end = 4 + der[3]
-    if der[r_end] != 2 or r_end + 2 + der[r_end + 1] != len(der):
-        r, s = decode_dss_signature(der)
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    # [-32:] drops the sign byte of a 33-byte INTEGER; rjust restores leading zeros.
-    return der[4:r_end][-32:].rjust(32, b"\0") + der[r_end + 2 :][-32:].rjust(32, b"\0")
+    size = len(der)
+    if 70 <= size <= 72 and der[2] == 2:
+        r_end = 4 + der[3]
+        if 36 <= r_end <= 37 and der[r_end] == 2 and 32 <= der[r_end + 1] == size - r_end - 2 <= 33:
+            return der[r_end - 32 : r_end] + der[-32:]
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")

@@ -9,6 +9,7 @@ import jwt
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from federation.api.schemas import TokenOut
 from federation.store import Store
 from federation.store.models import IssuedToken
 from tests.api.test_errors import assert_problem
@@ -72,13 +73,16 @@ def test_refusals_are_the_same_problems(world: World, client: TestClient) -> Non
 def test_a_repeated_header_is_read_as_the_framework_reads_it(
     world: World, client: TestClient
 ) -> None:
+    """The first value counts, as for preview-token's framework-read ``Header``."""
     agent = world.agent()
-    headers = [(name, value) for name, value in agent.headers().items()]
-    headers += [("X-Warp-Team-Uid", "t1"), ("X-Warp-Team-Uid", "t1")]
-    response = client.post(
-        ISSUE, json={"run_id": agent.run_id, "audience": "sts.amazonaws.com"}, headers=headers
-    )
-    assert response.status_code == 200, response.text
+    body = {"run_id": agent.run_id, "audience": "sts.amazonaws.com"}
+    for first, second in (("t1", "t9"), ("t9", "t1")):
+        headers = [*agent.headers().items(), ("X-Warp-Team-Uid", first)]
+        headers.append(("X-Warp-Team-Uid", second))
+        issued = client.post(ISSUE, json=body, headers=headers)
+        previewed = client.post("/api/v1/federate/preview-token", json=body, headers=headers)
+        expected = 200 if first == "t1" else 403
+        assert issued.status_code == previewed.status_code == expected, issued.text
 
 
 def test_bodies_are_refused_as_the_framework_refuses_them(world: World, client: TestClient) -> None:
@@ -109,3 +113,14 @@ def test_bodies_are_refused_as_the_framework_refuses_them(world: World, client: 
 def _audited_none(client: TestClient) -> bool:
     store: Store = client.app.state.context.store  # type: ignore[attr-defined]
     return _audited(store) == 0
+
+
+def test_the_answer_is_the_bytes_of_its_documented_model(world: World, client: TestClient) -> None:
+    """issue-token encodes its answer itself: byte for byte what ``TokenOut`` writes."""
+    agent = world.agent()
+    for audience in ("sts.amazonaws.com", "api://AzureADTokenExchange"):
+        response = world.issue(agent, audience=audience, duration="15m")
+        assert response.status_code == 200, response.text
+        model = TokenOut.model_validate_json(response.content)
+        assert response.content == model.model_dump_json().encode()
+        assert response.json()["issued_at"].endswith("Z")

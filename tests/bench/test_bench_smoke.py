@@ -83,6 +83,9 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
     for stage, microseconds in measured.items():
         assert microseconds > 0, stage
     assert breakdown["bound"] > 0
+    under_load = breakdown["under_load"]
+    assert set(under_load) == {stages.PIPELINE, stages.ASGI_REQUEST, stages.ASGI_HELLO}
+    assert all(value > 0 for value in under_load.values())
     assert results["machine"]["cpu_model"]
     judged = {t["name"]: t for t in results["targets"]}
     assert list(judged) == list(TARGETS)

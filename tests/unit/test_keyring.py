@@ -244,3 +244,93 @@ def test_revoked_key_leaves_the_jwks(tmp_path: Path, clock: ManualClock) -> None
     with pytest.raises(ResourceUnavailable):
         fresh.signer("ES256")
     assert fresh.ensure()[0].alg == "ES256"  # a new key replaces the revoked one
+
+
+# ---- signer_at: the minting path's reading, by seconds since the epoch ----------------
+
+
+def kid_at(keyring: Keyring, alg: str, clock: ManualClock) -> str:
+    """The signing kid by signer_at, checked against signer at the same instant."""
+    signer, header = keyring.signer_at(alg, clock.timestamp())
+    assert (signer, header) == keyring.signer(alg, clock.now())
+    return signer.kid
+
+
+def test_signer_at_switches_at_the_microsecond_a_rotation_takes_effect(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    keyring = make_keyring(tmp_path / "keys", clock, refresh_interval=3600)
+    keyring.ensure()
+    old = kid_at(keyring, "ES256", clock)
+    t0 = clock.now()
+    new = keyring.rotate("ES256")
+    for moment, expected in [
+        (t0 + LEAD - MICRO, old),
+        (t0 + LEAD, new.kid),
+        (t0 + LEAD - MICRO, old),  # a clock set back sees the old view again
+        (t0 + LEAD + WINDOW * 3, new.kid),
+    ]:
+        clock.set(moment)
+        assert kid_at(keyring, "ES256", clock) == expected
+
+
+def test_signer_at_stops_a_retired_key_at_once(tmp_path: Path, clock: ManualClock) -> None:
+    keyring = make_keyring(tmp_path / "keys", clock, refresh_interval=3600)
+    keyring.ensure()
+    old = kid_at(keyring, "ES256", clock)
+    change = keyring.retire(old)
+    assert change.replacement is not None
+    assert kid_at(keyring, "ES256", clock) == change.replacement.kid
+
+
+def test_signer_at_sees_another_process_rotate_when_it_looks_at_the_store(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    first = make_keyring(tmp_path / "keys", clock)
+    first.ensure()
+    looking = make_keyring(tmp_path / "keys", clock, refresh_interval=0)
+    looking.load()
+    cached = make_keyring(tmp_path / "keys", clock, refresh_interval=3600)
+    cached.load()
+    old = kid_at(cached, "ES256", clock)
+    assert kid_at(looking, "ES256", clock) == old
+
+    first.revoke(old)  # the replacement signs at once
+    assert kid_at(looking, "ES256", clock) != old
+    assert kid_at(cached, "ES256", clock) == old  # not looked at within its interval, as before
+    cached.refresh_interval = 0
+    assert kid_at(cached, "ES256", clock) != old
+
+
+def test_a_revocation_set_for_later_stops_signing_at_its_time(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    directory = tmp_path / "keys"
+    make_keyring(directory, clock).ensure()
+    path = directory / "keyring.json"
+    document = json.loads(path.read_text())
+    t0 = clock.now()
+    es = next(entry["kid"] for entry in document["keys"] if entry["alg"] == "ES256")
+    for entry in document["keys"]:
+        if entry["kid"] == es:
+            entry["revoked_at"] = (t0 + LEAD).isoformat()
+    path.write_text(json.dumps(document))
+
+    keyring = make_keyring(directory, clock, refresh_interval=3600)
+    keyring.load()
+    assert kid_at(keyring, "ES256", clock) == es  # the view is derived now, before it
+    clock.set(t0 + LEAD - MICRO)
+    assert kid_at(keyring, "ES256", clock) == es
+    clock.set(t0 + LEAD)
+    with pytest.raises(ResourceUnavailable):
+        keyring.signer_at("ES256", clock.timestamp())
+    with pytest.raises(ResourceUnavailable):
+        keyring.signer("ES256", clock.now())
+    assert es not in published(keyring)
+
+
+def test_signer_at_refuses_an_algorithm_with_no_key(tmp_path: Path, clock: ManualClock) -> None:
+    keyring = make_keyring(tmp_path / "keys", clock)
+    keyring.ensure(["ES256"])
+    with pytest.raises(ResourceUnavailable, match="RS256"):
+        keyring.signer_at("RS256", clock.timestamp())

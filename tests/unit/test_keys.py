@@ -1,4 +1,5 @@
-"""JWK thumbprints (RFC 7638), public JWKs, and the JWS encoder checked with PyJWT."""
+"""JWK thumbprints (RFC 7638), public JWKs, the JWS encoder checked with PyJWT, and
+ES256 signatures from DER to ``r || s``."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from joserfc.jwk import ECKey, RSAKey
 from jwt.types import Options
 
 from federation import jws
 from federation.keys import LocalSigner
 from federation.keys.jwk import JWK_MEMBERS, public_jwk, thumbprint
-from federation.keys.signers import PrivateKey, algorithm_of, generate_private_key
+from federation.keys.signers import PrivateKey, algorithm_of, es256_raw, generate_private_key
 
 # RFC 7638 §3.1: the example RSA key and its thumbprint.
 RFC7638_N = (
@@ -251,3 +255,70 @@ def test_es256_signature_is_64_bytes_r_s(es_key: PrivateKey) -> None:
 def test_rs256_signature_is_the_modulus_size(rs_key: PrivateKey) -> None:
     token = jws.encode(CLAIMS, LocalSigner(rs_key))
     assert len(b64url_decode(token.split(".")[2])) == 256
+
+
+# ---- DER to r || s ---------------------------------------------------------------------
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+# Numbers at each length boundary of a DER INTEGER: short ones (1 to 31 bytes), a top
+# byte of zero once encoded (2**247 to 2**248: 32 bytes, led by 00), 33 bytes (top bit
+# set: led by 00), and the largest r or s there is.
+EDGES = (
+    1,
+    0x7F,
+    0x80,
+    0xFF,
+    0x100,
+    2**247 - 1,
+    2**247,
+    2**248 - 1,
+    2**248,
+    2**255 - 1,
+    2**255,
+    P256_ORDER - 1,
+)
+
+
+def reference_raw(der: bytes) -> bytes:
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_es256_raw_agrees_with_cryptography_on_many_signatures(es_key: PrivateKey) -> None:
+    assert isinstance(es_key, ec.EllipticCurvePrivateKey)
+    lengths = set()
+    for index in range(6000):
+        der = es_key.sign(index.to_bytes(4, "big"), ec.ECDSA(hashes.SHA256()))
+        assert es256_raw(der) == reference_raw(der), der.hex()
+        lengths.add((der[3], der[5 + der[3]]))
+    # both INTEGER sizes of r and of s came up, and (with near certainty) a short one
+    assert {(32, 32), (32, 33), (33, 32), (33, 33)} <= lengths
+    assert any(r < 32 or s < 32 for r, s in lengths)
+
+
+@pytest.mark.parametrize("r", EDGES)
+@pytest.mark.parametrize("s", EDGES)
+def test_es256_raw_at_every_integer_length(r: int, s: int) -> None:
+    der = encode_dss_signature(r, s)
+    assert es256_raw(der) == reference_raw(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        b"",
+        b"\x30\x06\x02\x01\x01\x02\x01",  # truncated
+        bytes(70),
+        b"\x30\x44\x02\x20" + b"\x01" * 32 + b"\x04\x20" + b"\x01" * 32,  # s: no INTEGER
+        b"\x30\x45\x02\x20" + b"\x01" * 32 + b"\x02\x20" + b"\x01" * 33,  # s: 33 bytes, not 32
+    ],
+)
+def test_es256_raw_refuses_what_is_no_signature(der: bytes) -> None:
+    with pytest.raises(ValueError, match="asn1"):
+        es256_raw(der)
+
+
+@pytest.mark.parametrize("size", range(0, 70))
+def test_b64url_is_unpadded_urlsafe_base64(size: int) -> None:
+    data = bytes((index * 37 + size) % 256 for index in range(size))
+    assert jws.b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=")

@@ -11,7 +11,7 @@ here is hand-written SQL, and nothing is typed twice.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Select
@@ -35,35 +35,42 @@ class DirectStatement:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        self._results: list[Processor] = []
+        # NOTE: only the processors that exist, by position: most columns have none
+        self._bound = [
+            (name, self._binds[name]) for name in (self._positional or list(self._binds))
+        ]
+        self._results: list[tuple[int, Callable[[Any], Any]]] = []
         self._row: Any = None
+        self._width = 0
         if isinstance(statement, Select):
             columns = statement.selected_columns
-            self._results = [
+            processors = [
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns
             ]
-            self._row = namedtuple("Row", list(columns.keys()))  # type: ignore[misc]
+            self._results = [(i, p) for i, p in enumerate(processors) if p is not None]
+            self._width = len(processors)
+            self._row = namedtuple("Row", list(columns.keys()))._make  # type: ignore[attr-defined]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        processed = {
-            name: (processor(values[name]) if processor else values[name])
-            for name, processor in self._binds.items()
-        }
+        processed = [
+            (name, processor(values[name]) if processor else values[name])
+            for name, processor in self._bound
+        ]
         if self._positional is not None:
-            return tuple(processed[name] for name in self._positional)
-        return processed
+            return tuple(value for _, value in processed)
+        return dict(processed)
 
-    def row(self, raw: tuple[Any, ...] | None) -> Any:
+    def row(self, raw: Sequence[Any] | None) -> Any:
         """The row with its columns by name and processed, as the ORM would give them."""
         if raw is None:
             return None
-        return self._row(
-            *(
-                process(value) if process else value
-                for process, value in zip(self._results, raw, strict=True)
-            )
-        )
+        if len(raw) != self._width:
+            raise ValueError(f"a row of {len(raw)} columns where {self._width} were selected")
+        values = list(raw)
+        for index, process in self._results:
+            values[index] = process(values[index])
+        return self._row(values)
 
 
 def translated(

@@ -52,15 +52,15 @@ class GroupCommit:
         self.batches = 0  # written so far (tests and benchmarks read it)
 
     async def record(self, entry: AuditEntry) -> None:
-        """Return once ``entry`` is committed; raise what refused it otherwise."""
+        """Return once ``entry`` is committed and on disk; raise what refused it."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._rows.append((entry, done))
         self._wake()
         await done
 
     async def touch(self, key_seq: int, now: datetime) -> None:
-        """Set a key's ``last_used_at`` with the next batch, and wait for its commit
-        (a failure to record when a key was used refuses nothing: it is logged)."""
+        """Set a key's ``last_used_at`` with the next batch, and wait until it is on disk
+        (raising, as a row's request does, what failed the batch)."""
         self._touches[key_seq] = max(now, self._touches.get(key_seq, now))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._touched.append(done)
