@@ -37,7 +37,7 @@ from federation.durations import Grant
 from federation.minting import Minter
 from federation.runtime import open_keyring
 from federation.settings import load_settings
-from federation.subjects import SubjectContext, SubjectRenderer, parse_template
+from federation.subjects import SubjectContext, parse_template
 
 ISSUER = "https://issuer.example.com"
 AUDIENCE = "sts.amazonaws.com"
@@ -87,15 +87,7 @@ def minter(keys_dir: Path) -> tuple[Minter, Grant]:
     clock = SystemClock()
     keyring = open_keyring(settings, clock)
     keyring.ensure(["ES256"])
-    built = Minter(
-        issuer=settings.issuer,
-        keyring=keyring,
-        clock=clock,
-        renderer=SubjectRenderer(settings.subject_separator),
-        default_alg=settings.signing_alg,
-        audience_as_array=settings.audience_format == "array",
-        clock_skew=settings.clock_skew,
-    )
+    built = Minter.from_settings(settings, keyring, clock)
     return built, settings.duration_policy().grant(None)
 
 

@@ -182,15 +182,7 @@ class TokenIssuer:
         on_signed: Callable[[str, str], None] | None = None,
         limits: Limits | None = None,
     ) -> TokenIssuer:
-        minter = Minter(
-            issuer=settings.issuer,
-            keyring=keyring,
-            clock=clock,
-            renderer=SubjectRenderer(settings.subject_separator),
-            default_alg=settings.signing_alg,
-            audience_as_array=settings.audience_format == "array",
-            clock_skew=settings.clock_skew,
-        )
+        minter = Minter.from_settings(settings, keyring, clock)
         return cls(
             store=store,
             minter=minter,

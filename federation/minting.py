@@ -21,6 +21,7 @@ from federation import jws
 from federation.clock import Clock, seconds
 from federation.durations import Grant
 from federation.keys import Keyring
+from federation.settings import Settings
 from federation.subjects import SubjectContext, SubjectRenderer, check_length
 from federation.tokens import Claims, ClaimsShape, new_jti
 
@@ -98,6 +99,18 @@ class Minter:
         self.clock_skew = clock_skew
         self._seconds = seconds(clock)
         self._shapes = functools.lru_cache(maxsize=SHAPES_KEPT)(self._shape)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, keyring: Keyring, clock: Clock) -> Minter:
+        return cls(
+            issuer=settings.issuer,
+            keyring=keyring,
+            clock=clock,
+            renderer=SubjectRenderer(settings.subject_separator),
+            default_alg=settings.signing_alg,
+            audience_as_array=settings.audience_format == "array",
+            clock_skew=settings.clock_skew,
+        )
 
     def claims(
         self,

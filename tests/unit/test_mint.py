@@ -25,7 +25,7 @@ from federation.errors import InvalidRequest, ResourceUnavailable
 from federation.keys import Keyring
 from federation.minting import IssuedToken, Minter, Prepared
 from federation.settings import Settings
-from federation.subjects import SubjectContext, SubjectRenderer, parse_template
+from federation.subjects import SubjectContext, parse_template
 from federation.tokens import Claims
 
 AUDIENCE = "sts.amazonaws.com"
@@ -50,15 +50,7 @@ NO_TIME_CHECKS: Options = {"verify_exp": False, "verify_iat": False, "verify_nbf
 
 def make_minter(settings: Settings, keyring: Keyring, clock: Any) -> Minter:
     """The minter as ``TokenIssuer.from_settings`` builds it."""
-    return Minter(
-        issuer=settings.issuer,
-        keyring=keyring,
-        clock=clock,
-        renderer=SubjectRenderer(settings.subject_separator),
-        default_alg=settings.signing_alg,
-        audience_as_array=settings.audience_format == "array",
-        clock_skew=settings.clock_skew,
-    )
+    return Minter.from_settings(settings, keyring, clock)
 
 
 @pytest.fixture
