@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from benchmarks.stages import StageBreakdown
 
 HELLO = "hello"
+# The minimal issuer (benchmarks.minimal): issue-token's essential work and nothing else
+MINIMAL = "minimal"
 ISSUE_TOKEN = "issue-token"  # noqa: S105 - an endpoint's name
 JWKS = "jwks"
 DISCOVERY = "discovery"
-ENDPOINTS = (HELLO, ISSUE_TOKEN, JWKS, DISCOVERY)
+ENDPOINTS = (HELLO, MINIMAL, ISSUE_TOKEN, JWKS, DISCOVERY)
 ISSUER_ENDPOINTS = (ISSUE_TOKEN, JWKS, DISCOVERY)
 
 

@@ -198,16 +198,37 @@ def issuer(home: Path, database_url: str, workers: int) -> Iterator[tuple[Server
 @contextmanager
 def hello(home: Path, workers: int) -> Iterator[Server]:
     """The hello baseline, served the same way; stopped afterwards."""
+    with _baseline("hello", home, workers, "/hello") as server:
+        yield server
+
+
+@contextmanager
+def minimal(home: Path, workers: int, database_url: str | None = None) -> Iterator[Server]:
+    """The minimal issuer baseline (:mod:`benchmarks.minimal`), served the same way on a
+    SQLite file in ``home`` or on PostgreSQL (``database_url``, SQLAlchemy's form);
+    stopped afterwards."""
+    database = str(home / "minimal.db")
+    if database_url is not None:
+        database = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with _baseline("minimal", home, workers, "/healthz", ("--database", database)) as server:
+        yield server
+
+
+@contextmanager
+def _baseline(
+    name: str, home: Path, workers: int, ready_path: str, arguments: Sequence[str] = ()
+) -> Iterator[Server]:
+    """``python -m benchmarks.<name>``, served until the block ends."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = clean_environment()
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
     )
-    command = [sys.executable, "-m", "benchmarks.hello", "--port", str(port)]
-    server = _spawn("hello", [*command, "--workers", str(workers)], env, home, port)
+    command = [sys.executable, "-m", f"benchmarks.{name}", "--port", str(port), *arguments]
+    server = _spawn(name, [*command, "--workers", str(workers)], env, home, port)
     try:
-        wait_ready(server, "/hello")
+        wait_ready(server, ready_path)
         yield server
     finally:
         stop(server)

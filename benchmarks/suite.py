@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import load, machine, mint, servers, stages, targets, workers
+from benchmarks import load, machine, minimal, mint, servers, stages, targets, workers
 from benchmarks.databases import AuditLog, postgres_available, sqlite_url, throwaway_postgres
 from benchmarks.load import LoadResult, Request
 from benchmarks.plan import SQLITE, Plan
@@ -32,6 +32,7 @@ from benchmarks.results import (
     ISSUE_TOKEN,
     ISSUER_ENDPOINTS,
     JWKS,
+    MINIMAL,
     AuditCheck,
     Configuration,
     DeletedKeyCheck,
@@ -61,6 +62,22 @@ def requests_for(tenant: Tenant) -> dict[str, Request]:
             method="POST",
             headers=tenant.issue_headers(),
             body=issue_body(tenant),
+        ),
+        MINIMAL: Request(
+            path=minimal.PATH,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {minimal.KEY}",
+                "X-Warp-Ambient-Workload-Token": minimal.WORKLOAD_TOKEN,
+                "Content-Type": "application/json",
+            },
+            body=json.dumps(
+                {
+                    "run_id": minimal.RUN_ID,
+                    "audience": AUDIENCE,
+                    "subject_template": SUBJECT_TEMPLATE,
+                }
+            ),
         ),
         JWKS: Request(path="/.well-known/jwks.json"),
         DISCOVERY: Request(path="/.well-known/openid-configuration"),
@@ -130,6 +147,7 @@ class _Stand:
     issuer: Server
     admin_key: str
     hello: Server
+    minimal: Server | None  # with one worker, where the targets are set
     tenant: Tenant
     audit: AuditLog
     home: Path
@@ -144,10 +162,16 @@ def _start(stack: ExitStack, configuration: Configuration, home: Path) -> _Stand
     count = configuration.workers
     issuer, admin_key = stack.enter_context(servers.issuer(home / "issuer", database_url, count))
     hello = stack.enter_context(servers.hello(home / "hello", count))
+    baseline = None
+    if count == 1:
+        own = (
+            None if configuration.database == SQLITE else stack.enter_context(throwaway_postgres())
+        )
+        baseline = stack.enter_context(servers.minimal(home / "minimal", count, own))
     audit = AuditLog(database_url)
     stack.callback(audit.close)
     tenant = servers.set_up(issuer, admin_key)
-    return _Stand(configuration, issuer, admin_key, hello, tenant, audit, home)
+    return _Stand(configuration, issuer, admin_key, hello, baseline, tenant, audit, home)
 
 
 def _measure_database(plan: Plan, group: list[Configuration], home: Path, log: bool) -> None:
@@ -162,6 +186,10 @@ def _measure_database(plan: Plan, group: list[Configuration], home: Path, log: b
                 base = _measure(plan, stand, stand.hello, HELLO, connections)
                 stand.configuration.runs.append(base)
                 _say(log, _line(base))
+                if stand.minimal is not None:
+                    floor = _measure(plan, stand, stand.minimal, MINIMAL, connections, base.load)
+                    stand.configuration.runs.append(floor)
+                    _say(log, _line(floor))
                 for endpoint in ISSUER_ENDPOINTS:
                     measured = _measure(plan, stand, stand.issuer, endpoint, connections, base.load)
                     stand.configuration.runs.append(measured)

@@ -23,6 +23,7 @@ from benchmarks.results import (
     ISSUE_TOKEN,
     JWKS,
     MET,
+    MINIMAL,
     MISSED,
     NOT_MEASURED,
     EndpointRun,
@@ -139,7 +140,32 @@ def _issue_token(
                 points.append((f"{run.connections} conns", value))
     at_most = metric is _p99
     detail = ", ".join(f"{label} {value:.2f}" for label, value in points) if points else why
+    floor = _minimal(results, database, metric, connections)
+    if points and floor:
+        detail += f"; {floor}"
     return judge(name, points, limit=limit, at_most=at_most, detail=detail)
+
+
+def _minimal(
+    results: Results, database: str, metric: _Metric, connections: tuple[int, ...] | None
+) -> str:
+    """The minimal issuer's own value beside issue-token's, same database and
+    connections: how far a plain Python issuer on this server setup got in the same run."""
+    found = []
+    for configuration in results.configurations:
+        if configuration.database != database or configuration.workers != 1:
+            continue
+        for run in configuration.runs:
+            if run.endpoint != MINIMAL or (connections and run.connections not in connections):
+                continue
+            issued = configuration.run(ISSUE_TOKEN, run.connections)
+            floor, value = metric(run), metric(issued) if issued else None
+            if floor and value:
+                found.append(
+                    f"the minimal issuer {floor:.2f} at {run.connections} conns"
+                    f" (issue-token / minimal issuer {value / floor:.2f})"
+                )
+    return ", ".join(found)
 
 
 def _mint(results: Results) -> Target:

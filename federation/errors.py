@@ -10,7 +10,8 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     │   ├── RequestTooLarge      413 invalid_request
     │   ├── HeadersTooLarge      431 invalid_request
     │   ├── VerificationFailed   a token failed `federation verify`
-    │   └── PolicyRefusal        a policy given to issue-token would refuse the token
+    │   ├── PolicyRefusal        a policy given to issue-token would refuse the token
+    │   └── InvalidPolicy        a policy the cloud would refuse to save (exit 2)
     ├── AuthenticationRequired   401 authentication_required
     ├── NotAuthorized            403 not_authorized
     ├── ResourceNotFound         404 resource_not_found
@@ -123,6 +124,26 @@ class PolicyRefusal(InvalidRequest):
 
     title = "The policy you gave would refuse this token, so none was issued."
     exit_code = EXIT_FAILURE
+
+
+class InvalidPolicy(InvalidRequest):
+    """The cloud would refuse to save the policy, so there is nothing to evaluate.
+
+    Not a denial: the CLI exits 2 (invalid policy or usage), 1 being kept for "the
+    cloud would refuse the token", so a CI gate can tell the two apart. ``cloud_error``
+    is the cloud's own name for the refusal (``MalformedPolicyDocument``,
+    ``INVALID_ARGUMENT``, Entra's message)."""
+
+    title = "The cloud would refuse to save this policy."
+
+    def __init__(self, cloud_error: str, problem: str) -> None:
+        super().__init__(f"{cloud_error.rstrip('.')}: {problem}")
+        self.cloud_error = cloud_error
+        self.fault = problem  # NOTE: not `problem`, FederationError's problem-body method
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``--output json`` prints in place of an evaluation."""
+        return {"decision": "invalid", "error": self.cloud_error, "reason": self.detail}
 
 
 class AuthenticationRequired(FederationError):

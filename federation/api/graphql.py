@@ -1,5 +1,6 @@
 """``POST /graphql/v2``: the ``issueTaskIdentityToken`` mutation, as the Oz CLI and
-worker send it (``reference/oz-api.md`` §4c).
+worker send it (``POST /graphql/v2?op=IssueTaskIdentityToken``), against a schema with
+Oz's names, types and nullability (:mod:`federation.api.graphql_schema`).
 
 The run id travels in ``X-Warp-Cloud-Agent-ID``, the workload token in
 ``X-Warp-Ambient-Workload-Token`` and the team in ``X-Warp-Team-Uid``. A missing or bad
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cache
 from inspect import isawaitable
 from typing import Any
 
@@ -19,7 +21,10 @@ from fastapi import APIRouter, Request, Response
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
     GraphQLSchema,
+    GraphQLUnionType,
     build_schema,
     execute,
     parse,
@@ -30,65 +35,17 @@ from federation import __version__
 from federation.api.deps import Context, IssuingCaller
 from federation.api.federate import checked_body, issue_request
 from federation.api.graphql_errors import format_errors, query_names, schema_names
+from federation.api.graphql_schema import SDL
 from federation.api.problems import as_federation_error, trace_id
 from federation.auth import Caller
 from federation.errors import FederationError, InvalidRequest
 from federation.issuance import TokenIssuer
+from federation.settings import Settings
 
 router = APIRouter(tags=["graphql"])
 
-SDL = """
-scalar Time
-
-input OsContext { category: String, linuxKernelVersion: String, name: String, version: String }
-input ClientContext { version: String }
-input RequestContext { osContext: OsContext, clientContext: ClientContext }
-
-input IssueTaskIdentityTokenInput {
-  audience: String!
-  requestedDurationSeconds: Int
-  subjectTemplate: [String!]
-}
-
-type ResponseContext { serverVersion: String }
-
-type IssueTaskIdentityTokenOutput {
-  token: String!
-  expiresAt: Time!
-  issuer: String!
-  responseContext: ResponseContext!
-}
-
-enum PlatformErrorCode {
-  INVALID_REQUEST AUTHENTICATION_REQUIRED NOT_AUTHORIZED RESOURCE_NOT_FOUND CONFLICT
-  OPERATION_NOT_SUPPORTED RESOURCE_UNAVAILABLE INTERNAL_ERROR
-}
-
-type PlatformErrorInfo { code: PlatformErrorCode!, retryable: Boolean! }
-
-interface UserFacingErrorInterface { message: String! }
-type InvalidInputError implements UserFacingErrorInterface { message: String! }
-type PlatformError implements UserFacingErrorInterface {
-  message: String!
-  detail: String
-  info: PlatformErrorInfo!
-}
-
-type UserFacingError { error: UserFacingErrorInterface!, responseContext: ResponseContext! }
-
-union IssueTaskIdentityTokenResult = IssueTaskIdentityTokenOutput | UserFacingError
-
-type Query { serverVersion: String! }
-
-type Mutation {
-  issueTaskIdentityToken(
-    requestContext: RequestContext
-    input: IssueTaskIdentityTokenInput!
-  ): IssueTaskIdentityTokenResult!
-}
-"""
-
 _RESPONSE_CONTEXT = {"serverVersion": __version__}
+DEFAULT_DURATION: int = Settings.model_fields["default_duration"].default
 MAX_QUERY_LENGTH = 8192
 
 
@@ -154,7 +111,9 @@ def user_facing_error(error: FederationError) -> dict[str, Any]:
     return {"__typename": "UserFacingError", "error": detail, "responseContext": _RESPONSE_CONTEXT}
 
 
-def build() -> GraphQLSchema:
+def build(default_duration: int = DEFAULT_DURATION) -> GraphQLSchema:
+    """The schema with its resolvers; an omitted ``requestedDurationSeconds`` is
+    ``default_duration`` seconds."""
     schema = build_schema(SDL)
     mutation = schema.mutation_type
     query = schema.query_type
@@ -162,9 +121,22 @@ def build() -> GraphQLSchema:
     assert query is not None
     mutation.fields["issueTaskIdentityToken"].resolve = _issue
     query.fields["serverVersion"].resolve = lambda *_: __version__
-    for name in ("IssueTaskIdentityTokenResult", "UserFacingErrorInterface"):
-        schema.get_type(name).resolve_type = _typename  # type: ignore[union-attr]
+    # NOTE: Oz declares the field `Int!` and its clients always send it. A non-null input
+    # field with a default may be omitted but never be null (the GraphQL spec, Input
+    # Objects): callers that leave it out get the server's default, as in REST.
+    wanted = schema.get_type("IssueTaskIdentityTokenInput")
+    assert isinstance(wanted, GraphQLInputObjectType)
+    wanted.fields["requestedDurationSeconds"].default_value = default_duration
+    for kind in schema.type_map.values():
+        if isinstance(kind, GraphQLInterfaceType | GraphQLUnionType):
+            kind.resolve_type = _typename
     return schema
+
+
+@cache
+def schema_for(default_duration: int) -> GraphQLSchema:
+    """One schema per default duration: an application executes with its settings'."""
+    return build(default_duration)
 
 
 class Documents:
@@ -224,7 +196,7 @@ async def graphql_v2(request: Request, context: Context, caller: IssuingCaller) 
     )
     operation = body.get("operationName")
     executed = execute(
-        SCHEMA,
+        schema_for(context.settings.default_duration),
         document,
         context_value=graph_context,
         variable_values=variables,
@@ -243,6 +215,8 @@ def _json(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
-# The schema is a constant; each application keeps its own cache of documents.
-SCHEMA = build()
+# Documents are validated against this one: the default duration, the only difference
+# between the schemas, does not change what is valid. Each application keeps its own
+# cache of documents.
+SCHEMA = schema_for(DEFAULT_DURATION)
 SCHEMA_NAMES = schema_names(SCHEMA)

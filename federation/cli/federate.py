@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from federation.cli.common import Cli, GreedyCommand, api_key_option, output_option
-from federation.cli.output import emit_json
-from federation.durations import format_duration, parse_duration
+from federation.cli.output import emit_token
+from federation.durations import format_duration, parse_human_duration
 from federation.errors import PolicyRefusal
 
 if TYPE_CHECKING:
@@ -27,7 +27,11 @@ class IssueTokenCommand(GreedyCommand):
     "--run-id", envvar="OZ_RUN_ID", required=True, help="The run to issue for (env OZ_RUN_ID)."
 )
 @click.option("--audience", required=True, help="The aud claim: what the cloud expects.")
-@click.option("--duration", help="Lifetime: 15m, 1h, 2h30m.  [default: the issuer's, 1h]")
+@click.option(
+    "--duration",
+    help="Lifetime, as the Oz CLI takes it: 15m, 1h 30m, 2h30m, 90s, 1day (capped by the "
+    "issuer).  [default: the issuer's, 1h]",
+)
 @click.option(
     "--subject-template",
     multiple=True,
@@ -54,7 +58,7 @@ class IssueTokenCommand(GreedyCommand):
     help="Refuse, before signing, a token this federated identity credential would reject.",
 )
 @api_key_option
-@output_option("text", "json", "pretty")
+@output_option("text", "json", "ndjson", "pretty")
 @click.pass_obj
 def issue_token(
     cli: Cli,
@@ -76,6 +80,9 @@ def issue_token(
     With --check-*, the issuer first previews the claims (nothing is signed) and the
     token is issued only if the given policy would accept it.
     """
+    if subject_template and not any(subject_template):
+        # NOTE: `--subject-template ""` (an unset variable) is as empty as no value.
+        raise click.UsageError("--subject-template requires at least one value")
     targets = _targets(
         check_aws_trust_policy,
         check_aws_provider_arn,
@@ -83,10 +90,11 @@ def issue_token(
         check_gcp_member,
         check_azure_credential,
     )
-    requested = parse_duration(duration) if duration is not None else None
+    # Whole seconds, as the Oz CLI sends them: the issuer's own grammar is narrower.
+    requested = parse_human_duration(duration) if duration is not None else None
     body: dict[str, object] = {"run_id": run_id, "audience": audience}
-    if duration is not None:
-        body["duration"] = duration
+    if requested is not None:
+        body["requested_duration_seconds"] = requested
     if subject_template:
         body["subject_template"] = list(subject_template)
     headers = {}
@@ -107,20 +115,7 @@ def issue_token(
             f"{format_duration(granted)} (the issuer's maximum)",
             err=True,
         )
-    if output == "json":
-        emit_json(
-            {
-                "token": answer["token"],
-                "expires_at": answer["expires_at"],
-                "issuer": answer["issuer"],
-            }
-        )
-    elif output == "pretty":
-        click.echo(f"Token: {answer['token']}")
-        click.echo(f"Expires at: {answer['expires_at']}")
-        click.echo(f"Issuer: {answer['issuer']}")
-    else:
-        click.echo(answer["token"])
+    emit_token(answer["token"], _time(answer["expires_at"]), answer["issuer"], output)
 
 
 def _targets(

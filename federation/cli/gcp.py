@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 import sys
 import tempfile
 import time
@@ -27,7 +28,12 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a UR
 
 @click.command("issue-gcp-token", hidden=True)
 @click.option("--run-id", envvar="OZ_RUN_ID", help="The run to issue for (env OZ_RUN_ID).")
-@click.option("--duration", default="1h", show_default=True, help="Requested token lifetime.")
+@click.option(
+    "--duration",
+    default="1h",
+    show_default=True,
+    help="Requested token lifetime, as the Oz CLI takes it (15m, 1h 30m, 1day).",
+)
 @click.option(
     "--audience",
     envvar="GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
@@ -71,8 +77,6 @@ def issue_gcp_token(
         with source.client:
             minted = source.mint(audience, duration=duration, subject_template=["principal"])
         response = gcp.executable_response(minted, token_type)
-        if output_file is not None:
-            _write_private(output_file, json.dumps(response).encode())
     except Exception as error:
         # NOTE: google-auth reads stdout and stderr together: nothing but the AIP-4117
         # document may be printed, success or not.
@@ -83,7 +87,33 @@ def issue_gcp_token(
         )
         click.echo(json.dumps(gcp.executable_error(message)), err=True)
         ctx.exit(1)
-    click.echo(json.dumps(response))
+    document = json.dumps(response)
+    if output_file is not None:
+        _cache(output_file, document)
+    click.echo(document)
+
+
+def _cache(path: Path, document: str) -> None:
+    """Write the response where google-auth looks first. As the Oz CLI does, a failure
+    is reported and the command still succeeds: the token is good without its cache."""
+    try:
+        _write_private(path, document.encode())
+    except InvalidRequest as error:
+        # NOTE: google-auth for Python runs the executable with stderr sent into
+        # stdout and parses what it reads as JSON: there a line of warning would turn
+        # a working credential into a failing one, so the warning is left out.
+        if not _stderr_is_stdout():
+            click.echo(f"federation: warning: {error.detail or error.message}", err=True)
+
+
+def _stderr_is_stdout() -> bool:
+    """Whether stderr is the very pipe or file that stdout is (a terminal is not)."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):  # no file descriptor behind them
+        return False
+    same = (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+    return same and not stat.S_ISCHR(out.st_mode)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -154,12 +184,12 @@ def gcp_credential_config(
     file.
     """
     from federation.atomic_files import replace_public
-    from federation.durations import parse_duration
+    from federation.durations import parse_human_duration
     from federation.exchange import gcp
 
     command = [*_federation_command(), "--url", cli.url, "issue-gcp-token", "--run-id", run_id]
     if duration is not None:
-        command += ["--duration", f"{parse_duration(duration)}s"]
+        command += ["--duration", f"{parse_human_duration(duration)}s"]
     config = gcp.credential_config(
         audience=audience,
         command=command,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -13,6 +14,28 @@ FORMATS = ("text", "json", "pretty")
 
 def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def emit_token(token: str, expires_at: datetime, issuer: str, output: str) -> None:
+    """An issued token, printed as ``oz federate issue-token`` prints it: ``text`` the
+    token alone; ``json`` and ``ndjson`` one compact line; ``pretty`` three lines."""
+    expires = rfc3339(expires_at)
+    if output in ("json", "ndjson"):
+        document = {"token": token, "expires_at": expires, "issuer": issuer}
+        click.echo(json.dumps(document, separators=(",", ":")))
+    elif output == "pretty":
+        click.echo(f"Token: {token}\nExpires at: {expires}\nIssuer: {issuer}")
+    else:
+        click.echo(token)
+
+
+def rfc3339(moment: datetime) -> str:
+    """A time as the Oz client writes it (chrono's ``to_rfc3339``): in UTC, as
+    ``+00:00``, with a fraction of a second only when there is one."""
+    utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    if not utc.microsecond:
+        return utc.isoformat(timespec="seconds")
+    return utc.isoformat(timespec="milliseconds" if utc.microsecond % 1000 == 0 else "microseconds")
 
 
 def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:

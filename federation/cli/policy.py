@@ -13,6 +13,7 @@ import click
 
 from federation.cli.common import GreedyCommand
 from federation.cli.output import emit_json
+from federation.errors import InvalidPolicy
 from federation.policy.claims import TokenFacts, from_file, from_token, load_json
 from federation.policy.targets import (
     AWS_CLIENT_ID,
@@ -41,7 +42,9 @@ def policy() -> None:
 
 @policy.group("test")
 def test() -> None:
-    """Predict whether a cloud accepts a token, and why not. Exit 0 allow, 1 deny."""
+    """Predict whether a cloud accepts a token, and why not.
+
+    Exit 0 allow, 1 deny, 2 a policy the cloud would refuse to save (or a usage error)."""
 
 
 def token_options(function: F) -> F:
@@ -58,7 +61,8 @@ def token_options(function: F) -> F:
                 "--at",
                 "moment",
                 type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
-                help="Evaluate as of this time (ISO 8601, UTC unless given). Default: now.",
+                help="Evaluate as of this time (ISO 8601, UTC unless given): the token's "
+                "times, and AWS's aws:CurrentTime and aws:EpochTime. Default: now.",
             ),
             click.option(
                 "--output",
@@ -163,7 +167,12 @@ def _facts(token: str | None, claims_file: Path | None) -> TokenFacts:
 
 
 def _report(target: Target, facts: TokenFacts, moment: datetime | None, output: str) -> None:
-    evaluation = target.evaluate(facts, _utc(moment))
+    try:
+        evaluation = target.evaluate(facts, _utc(moment))
+    except InvalidPolicy as invalid:
+        if output == "json":
+            emit_json(invalid.to_dict())
+        raise  # NOTE: one line on stderr and exit 2, not 1: invalid is not denied
     if output == "json":
         emit_json(evaluation.to_dict())
     else:

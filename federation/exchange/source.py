@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from federation.client import ApiClient
+from federation.durations import parse_human_duration
 from federation.errors import InvalidRequest
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -108,7 +109,11 @@ class ApiTokenSource:
     ) -> MintedToken:
         body: dict[str, Any] = {"run_id": self._run_id, "audience": audience}
         optional = {
-            "duration": duration,
+            # NOTE: every CLI duration is of the Oz CLI's grammar; the issuer is sent
+            # whole seconds, as the Oz CLI sends them
+            "requested_duration_seconds": None
+            if duration is None
+            else parse_human_duration(duration),
             "subject_template": list(subject_template) if subject_template else None,
             "aws_session_tags": list(aws_session_tags) if aws_session_tags else None,
             "algorithm": algorithm,

@@ -9,8 +9,11 @@ the role's trust policy decides, the caller being the web identity itself: a mat
 with session tags needs ``sts:TagSession`` allowed as well (and one with a source
 identity ``sts:SetSourceIdentity``), each evaluated like the main action.
 
-Every comparison is returned as a :class:`~federation.policy.result.Check`, the reason
-names the first thing that refuses, and warnings point at the usual foot-guns
+A trust policy IAM would refuse to save raises
+:class:`~federation.policy.result.InvalidPolicy` (``MalformedPolicyDocument``) rather
+than answering a decision. Every comparison is returned as a
+:class:`~federation.policy.result.Check`, the reason names the first thing that
+refuses, and warnings point at the usual foot-guns
 (:mod:`federation.policy.aws_warnings`). What the tester cannot see (SCPs, RCPs,
 permissions boundaries, keys such as ``aws:SourceIp``) is out of scope.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from federation.errors import InvalidRequest
+from federation.errors import InvalidPolicy, InvalidRequest
 from federation.policy import aws_conditions as conditions
 from federation.policy import aws_token
 from federation.policy.aws_context import (
@@ -79,15 +82,14 @@ def evaluate(
     try:
         document = parse(trust_policy)
     except MalformedPolicy as exc:
-        reason = f"IAM would refuse to save this trust policy (MalformedPolicyDocument): {exc}"
-        return deny(reason, [Check("policy: document", False, note=str(exc))])
+        raise InvalidPolicy("MalformedPolicyDocument", str(exc)) from None
     provider = aws_token.provider(claims, provider_arn, checks, refusals, warnings)
     if provider is None:
         return deny(refusals[0], checks, warnings)
     aws_token.audience(claims, client_ids, checks, refusals)
     aws_token.expiry(claims, now, checks, refusals, warnings)
     try:
-        context = build(provider.name, claims)
+        context = build(provider.name, claims, now)
     except MalformedToken as exc:
         refusals.append(f"STS refuses the token: {exc}")
         checks.append(Check("token: session tags", False, note=str(exc)))
@@ -97,7 +99,7 @@ def evaluate(
             "token: request context",
             True,
             {"keys": context.describe()},
-            "the condition keys STS builds from the token; no other claim is a key",
+            "the condition keys STS builds from the token and the time; no other claim is a key",
         )
     )
     sub = claims.get("sub")

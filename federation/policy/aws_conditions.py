@@ -11,7 +11,10 @@ The rules, from AWS's condition-operator and multivalued-key pages:
   absent or empty key); ``ForAllValues:`` when every request value does (true on an
   absent or empty key, which is why it is dangerous in an Allow);
 * ``StringLike`` knows two wildcards, ``*`` (any run) and ``?`` (one character); every
-  other character, regex metacharacters included, stands for itself.
+  other character, regex metacharacters included, stands for itself;
+* ``Date...`` operators compare instants, each side written in ISO 8601 (``2026-11-28``,
+  ``2026-11-28T12:00:00Z``, with an offset or fractions) or as seconds since the epoch;
+  ``Numeric...`` operators compare numbers. A value that is neither matches nothing.
 
 Policy variables (``${...}``, policy version 2012-10-17 only) are resolved here too:
 ``${*}``, ``${?}`` and ``${$}`` are the literal characters, ``${key}`` a key's value,
@@ -23,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 STRING_OPERATORS = frozenset(
@@ -35,21 +39,20 @@ STRING_OPERATORS = frozenset(
         "StringNotLike",
     }
 )
+_COMPARISONS = (
+    "Equals",
+    "NotEquals",
+    "LessThan",
+    "LessThanEquals",
+    "GreaterThan",
+    "GreaterThanEquals",
+)
+DATE_OPERATORS = frozenset(f"Date{name}" for name in _COMPARISONS)
+NUMERIC_OPERATORS = frozenset(f"Numeric{name}" for name in _COMPARISONS)
+ORDERED_OPERATORS = DATE_OPERATORS | NUMERIC_OPERATORS
 # Valid IAM operators the tester does not evaluate: no key it knows takes them.
 OTHER_OPERATORS = frozenset(
     {
-        "NumericEquals",
-        "NumericNotEquals",
-        "NumericLessThan",
-        "NumericLessThanEquals",
-        "NumericGreaterThan",
-        "NumericGreaterThanEquals",
-        "DateEquals",
-        "DateNotEquals",
-        "DateLessThan",
-        "DateLessThanEquals",
-        "DateGreaterThan",
-        "DateGreaterThanEquals",
         "Bool",
         "BinaryEquals",
         "IpAddress",
@@ -83,7 +86,14 @@ class Operator:
 
     @property
     def supported(self) -> bool:
-        return self.base in STRING_OPERATORS or self.base == "Null"
+        return (
+            self.base in STRING_OPERATORS or self.base in ORDERED_OPERATORS or self.base == "Null"
+        )
+
+    @property
+    def ordered(self) -> bool:
+        """A ``Date...`` or ``Numeric...`` operator: compares values, not strings."""
+        return self.base in ORDERED_OPERATORS
 
     @property
     def like(self) -> bool:
@@ -103,7 +113,8 @@ def parse_operator(name: str) -> Operator | None:
     if base == "Null":
         # NOTE: AWS: IfExists may be added to any operator except Null.
         return None if (if_exists or qualifier) else Operator(name, base)
-    if base not in STRING_OPERATORS and base not in OTHER_OPERATORS:
+    known = STRING_OPERATORS | ORDERED_OPERATORS | OTHER_OPERATORS
+    if base not in known:
         return None
     return Operator(name, base, qualifier, if_exists)
 
@@ -170,8 +181,51 @@ def glob_matches(pattern: Value, value: str) -> bool:
     return _regex(pattern).fullmatch(value) is not None
 
 
+_EPOCH = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def instant(value: str) -> float | None:
+    """Seconds since the epoch of a date as IAM reads one: ISO 8601 (UTC unless an
+    offset is given) or a number of seconds. None when it is neither."""
+    written = value.strip()
+    if _EPOCH.fullmatch(written):
+        return float(written)
+    try:
+        moment = datetime.fromisoformat(written)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def number(value: str) -> float | None:
+    written = value.strip()
+    return float(written) if _EPOCH.fullmatch(written) else None
+
+
+def _ordered(base: str, request: str, policy: str) -> bool:
+    """``request <op> policy`` for a ``Date...`` or ``Numeric...`` operator."""
+    read = instant if base.startswith("Date") else number
+    left, right = read(request), read(policy)
+    if left is None or right is None:
+        return False
+    comparison = base.removeprefix("Date").removeprefix("Numeric")
+    if comparison in ("Equals", "NotEquals"):
+        return left == right
+    if comparison == "LessThan":
+        return left < right
+    if comparison == "LessThanEquals":
+        return left <= right
+    if comparison == "GreaterThan":
+        return left > right
+    return left >= right
+
+
 def _positive(base: str, request: str, policy: Value) -> bool:
     """The non-negated form of ``base`` for one request value and one policy value."""
+    if base in ORDERED_OPERATORS:
+        return _ordered(base, request, text(policy))
     if base in ("StringLike", "StringNotLike"):
         return glob_matches(policy, request)
     if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
@@ -236,6 +290,9 @@ def evaluate(
             return Outcome(False, f"{matched[0]!r} matches a value the operator excludes")
         return Outcome(True, "no value matches a value the operator excludes")
     if matched:
-        return Outcome(True, f"{matched[0]!r} matches")
+        verb = f"satisfies {operator.base}" if operator.ordered else "matches"
+        return Outcome(True, f"{matched[0]!r} {verb}")
+    if operator.ordered:
+        return Outcome(False, f"{request[0]!r} does not satisfy {operator.base} with any value")
     verb = "matches no pattern" if operator.like else "equals no value"
     return Outcome(False, f"{request[0]!r} {verb} of the policy")

@@ -7,13 +7,16 @@ claim is simply absent, which is why a condition on ``<provider>:email`` never m
 (and a negated one always does). Session tags from the ``https://aws.amazon.com/tags``
 claim appear as ``aws:RequestTag/<key>``, their keys as ``aws:TagKeys``, the transitive
 ones as ``sts:TransitiveTagKeys``; ``https://aws.amazon.com/source_identity`` as
-``sts:SourceIdentity``. Context key names are case-insensitive; values are not.
+``sts:SourceIdentity``. Every request also carries the global keys ``aws:CurrentTime``
+(ISO 8601, UTC) and ``aws:EpochTime`` (seconds since the epoch), taken from the moment
+the request is evaluated at. Context key names are case-insensitive; values are not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +25,9 @@ from federation.tokens import AWS_TAGS_CLAIM
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 CLAIM_KEYS = ("aud", "sub", "azp", "amr")
 _REQUEST_TAG = "aws:requesttag/"
+CURRENT_TIME = "aws:CurrentTime"
+EPOCH_TIME = "aws:EpochTime"
+_TIME_KEYS = (CURRENT_TIME.lower(), EPOCH_TIME.lower())
 _GLOBAL_PREFIXES = ("aws", "sts", "iam")
 
 
@@ -31,6 +37,7 @@ class KeyKind(StrEnum):
     OTHER_PROVIDER = "other provider"  # another issuer's <host>:<claim>
     TAG = "session tag"  # aws:RequestTag/*, aws:TagKeys, sts:TransitiveTagKeys
     SOURCE_IDENTITY = "source identity"
+    TIME = "time"  # aws:CurrentTime, aws:EpochTime: in every request
     UNKNOWN = "unknown"  # a key of the request the tester cannot see (aws:SourceIp...)
 
 
@@ -68,6 +75,8 @@ class RequestContext:
             return Key(key, KeyKind.TAG, key.split("/", 1)[-1])
         if lowered == "sts:sourceidentity":
             return Key(key, KeyKind.SOURCE_IDENTITY)
+        if lowered in _TIME_KEYS:
+            return Key(key, KeyKind.TIME)
         head, _, claim = key.rpartition(":")
         if head and head.lower() not in _GLOBAL_PREFIXES and ("." in head or "/" in head):
             return Key(key, KeyKind.OTHER_PROVIDER, claim)
@@ -124,9 +133,20 @@ def session_tags(claims: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, 
     return tags, tuple(str(key) for key in transitive)
 
 
-def build(provider: str, claims: Mapping[str, Any]) -> RequestContext:
-    """The request context of ``claims`` presented to the provider named ``provider``."""
-    named: dict[str, tuple[str, ...]] = {}
+def time_keys(now: datetime) -> dict[str, tuple[str, ...]]:
+    """``aws:CurrentTime`` and ``aws:EpochTime`` at ``now`` (naive: UTC)."""
+    moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    return {
+        CURRENT_TIME: (moment.strftime("%Y-%m-%dT%H:%M:%SZ"),),
+        EPOCH_TIME: (str(int(moment.timestamp())),),
+    }
+
+
+def build(provider: str, claims: Mapping[str, Any], now: datetime | None = None) -> RequestContext:
+    """The request context of ``claims`` presented to the provider named ``provider``
+    at ``now`` (default: the current time)."""
+    named: dict[str, tuple[str, ...]] = time_keys(now or datetime.now(UTC))
     for claim in CLAIM_KEYS:
         found = strings(claims.get(claim))
         if found:

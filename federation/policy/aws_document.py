@@ -1,9 +1,11 @@
 """A role trust policy document, parsed into statements and conditions.
 
-What IAM would refuse to save (an unknown condition operator, a statement without
-``Action`` or ``NotAction``, a ``Resource`` in a trust policy...) raises
-:class:`MalformedPolicy`, so the tester can say that the policy cannot exist as written
-rather than guess how it would evaluate.
+What IAM would refuse to save (a ``Version`` other than 2012-10-17 or 2008-10-17, an
+empty ``Statement``, an ``Effect`` other than ``Allow``/``Deny`` (case-sensitive), an
+unknown or wrongly cased condition operator, a statement without ``Action`` or
+``NotAction``, a ``Resource`` in a trust policy...) raises :class:`MalformedPolicy`, so
+the tester can say that the policy cannot exist as written rather than guess how it
+would evaluate.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from federation.policy.aws_conditions import Operator, parse_operator
 
 VARIABLES_VERSION = "2012-10-17"
+VERSIONS = (VARIABLES_VERSION, "2008-10-17")  # the only two IAM knows
 _ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):oidc-provider/(.+)")
 
 
@@ -104,8 +107,11 @@ def parse(document: Mapping[str, Any]) -> Document:
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise MalformedPolicy("the trust policy has no Statement")
+    version = document.get("Version", "2008-10-17")  # NOTE: IAM's default when absent
+    if version not in VERSIONS:
+        raise MalformedPolicy(f"Version {version!r} is not one of {', '.join(VERSIONS)}")
     statements = tuple(_statement(index, item) for index, item in enumerate(raw, start=1))
-    return Document(statements, document.get("Version") == VARIABLES_VERSION)
+    return Document(statements, version == VARIABLES_VERSION)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -125,7 +131,7 @@ def _statement(index: int, raw: Any) -> Statement:
     if "Resource" in raw or "NotResource" in raw:
         raise MalformedPolicy(f"{where} has a Resource element, which a trust policy may not have")
     if "NotPrincipal" in raw:
-        raise MalformedPolicy(f"{where} uses NotPrincipal, which the tester does not evaluate")
+        raise MalformedPolicy(f"{where} uses NotPrincipal, which a role trust policy may not have")
     if ("Action" in raw) == ("NotAction" in raw):
         raise MalformedPolicy(f"{where} needs exactly one of Action and NotAction")
     not_action = "NotAction" in raw

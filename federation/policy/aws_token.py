@@ -2,20 +2,25 @@
 
 The token's issuer must have an IAM OIDC provider (compared byte for byte with ``iss``:
 ``No OpenIDConnect provider found``), its audience must be one of the provider's client
-IDs (``Incorrect token audience``), and it must not have expired (``Token expired``).
+IDs (``Incorrect token audience``), and it must not have expired (``Token expired``),
+give or take AWS's documented five minutes of clock skew past ``exp``. AWS documents no
+allowance for ``iat`` or ``nbf``, so none is assumed (and neither is checked).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from federation.errors import InvalidRequest
 from federation.policy.aws_context import provider_name, strings
 from federation.policy.aws_document import provider_arn_parts
 from federation.policy.result import Check
+
+# AWS accepts a web identity token up to five minutes after its exp (clock skew).
+EXPIRY_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -112,13 +117,28 @@ def expiry(
         checks.append(Check("token: exp", False, {"exp": expiry}, "exp must be a number"))
         refusals.append("the token has no numeric exp claim, which STS requires")
         return
-    passed = current < expiry
-    checks.append(Check("token: exp after now", passed, {"exp": expiry, "now": current}))
+    allowance = int(EXPIRY_SKEW.total_seconds())
+    passed = current < expiry + allowance
+    late = current >= expiry
+    note = ""
+    if passed and late:
+        note = (
+            f"expired {current - int(expiry)}s ago, within AWS's {allowance // 60}-minute "
+            "clock-skew allowance"
+        )
+        warnings.append(
+            f"the token expired {current - int(expiry)}s ago; STS still accepts it within "
+            f"its {allowance // 60}-minute clock-skew allowance, but mint a fresh one"
+        )
+    compared = {"exp": expiry, "now": current, "skew_seconds": allowance}
+    what = f"token: exp + {allowance // 60} min clock skew after now"
+    checks.append(Check(what, passed, compared, note))
     if not passed:
         when = datetime.fromtimestamp(expiry, UTC).isoformat().replace("+00:00", "Z")
         refusals.append(
             f"Token expired: current date/time {current} must be before the expiration "
-            f"date/time {int(expiry)} (it expired at {when}; ExpiredTokenException)"
+            f"date/time {int(expiry)} (it expired at {when}, longer ago than AWS's "
+            f"{allowance // 60}-minute clock-skew allowance; ExpiredTokenException)"
         )
     if not isinstance(claims.get("iat"), int | float):
         warnings.append("the token has no numeric iat claim, which AWS requires")

@@ -2,9 +2,16 @@
 
 Each warning names the statement and says what to write instead. They come from what
 users trip over: ``ForAllValues`` in an Allow (true on a missing key), a ``:sub``
-pattern that admits every subject, conditions on claims AWS never exposes, keys of
+pattern that admits every subject, or whose ``*`` stops inside a component
+(:mod:`federation.policy.prefixes`), conditions on claims AWS never exposes, keys of
 another provider (or with ``https://``), a missing ``:aud`` condition, ``*`` in a
 ``StringEquals``, a subject pattern copied from another CI system.
+
+What counts as a condition on ``:sub`` (or ``:aud``): any operator but ``Null`` on the
+key. A positive one (``StringEquals``, ``StringLike``...) is an allow-list; a negated
+one (``StringNotEquals``, ``StringNotLike``...) still constrains the key, but as a
+deny-list that admits every subject it does not name, which gets a warning of its own.
+``Null`` only tests presence, which every token satisfies, so it constrains nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Iterable
 from federation.policy.aws_conditions import Chunk, glob_matches
 from federation.policy.aws_context import CLAIM_KEYS, KeyKind, RequestContext
 from federation.policy.aws_document import Condition, Statement
+from federation.policy.prefixes import explain, glob_trap
 from federation.subjects import COMPONENTS
 
 _SHAPES = (*COMPONENTS, "user", "service_account")
@@ -93,23 +101,44 @@ def _statement(statement: Statement, context: RequestContext, sample: str | None
             f"{name}: Principal '*' trusts everyone; name the provider in Principal.Federated"
         )
     if statement.allows and statement.covers(ARWWI):
-        keys = {
-            condition.key.lower()
-            for condition in statement.conditions
-            if not condition.operator.negated and condition.operator.base != "Null"
-        }
-        if f"{provider}:aud".lower() not in keys:
-            found.append(
-                f"{name} allows {ARWWI} without a condition on {provider}:aud: every "
-                "audience among the provider's client IDs is accepted; add StringEquals "
-                f'"{provider}:aud": "sts.amazonaws.com"'
-            )
-        if f"{provider}:sub".lower() not in keys:
-            found.append(
-                f"{name} has no condition on {provider}:sub, so it matches every subject of "
-                "this issuer: add StringEquals or StringLike on the subject"
-            )
+        found.extend(_unconstrained(statement, provider))
     return found
+
+
+def _unconstrained(statement: Statement, provider: str) -> list[str]:
+    """Warnings for an Allow that leaves ``:aud`` or ``:sub`` open (see the module)."""
+    found: list[str] = []
+    name = statement.label
+    allowing = _keys(statement, negated=False)
+    excluding = _keys(statement, negated=True)
+    if f"{provider}:aud".lower() not in allowing | excluding:
+        found.append(
+            f"{name} allows {ARWWI} without a condition on {provider}:aud: every "
+            "audience among the provider's client IDs is accepted; add StringEquals "
+            f'"{provider}:aud": "sts.amazonaws.com"'
+        )
+    sub = f"{provider}:sub".lower()
+    if sub not in allowing | excluding:
+        found.append(
+            f"{name} has no condition on {provider}:sub, so it matches every subject of "
+            "this issuer: add StringEquals or StringLike on the subject"
+        )
+    elif sub not in allowing:
+        found.append(
+            f"{name} constrains {provider}:sub only with a negated operator, a deny-list: "
+            "every subject it does not name is admitted, new teams and principals "
+            "included; allow the subjects you mean with StringEquals or StringLike"
+        )
+    return found
+
+
+def _keys(statement: Statement, *, negated: bool) -> set[str]:
+    """The keys the statement's conditions constrain, positively or negated."""
+    return {
+        condition.key.lower()
+        for condition in statement.conditions
+        if condition.operator.base != "Null" and condition.operator.negated == negated
+    }
 
 
 def _key(condition: Condition, name: str, context: RequestContext) -> list[str]:
@@ -176,6 +205,10 @@ def _values(
                 "issuer"
                 + (" of that shape" if value.strip("*?") else "")
                 + ": pin the team, principal or environment (e.g. 'scoped_principal:t1/*')"
+            )
+        elif operator.like and (prefix := glob_trap(value)) is not None:
+            found.append(
+                f"{name}: {condition.label} pattern {value!r}: {explain(prefix, wildcard='*')}"
             )
         shape = foreign_shape(value, ignore_case="IgnoreCase" in operator.base)
         if shape:

@@ -2,18 +2,37 @@
 
 Entra matches a federated identity credential exactly: its ``issuer`` equals the token's
 ``iss`` and its ``subject`` the token's ``sub``, byte for byte and case-sensitively (no
-wildcards), and its single audience is in the token's ``aud``. Only RS256 is accepted,
-and the assertion must be within its time range. The checks, and the AADSTS error Entra
-answers when one fails, follow Microsoft's workload identity federation documentation.
+wildcards), and its single audience is in the token's ``aud``. The assertion must be
+within its time range: not before ``nbf`` and before ``exp``, with no clock skew (Entra
+documents none for federated assertions, so none is assumed). The checks, and the
+AADSTS error Entra answers when one fails, follow Microsoft's workload identity
+federation documentation.
+
+Microsoft supports only RS256-signed tokens for the exchange; others "may work, but
+haven't been tested". The tester does not promise what Microsoft does not, so another
+algorithm is a refusal whose reason says exactly that, not a rule of Entra's.
+
+A credential with other than one audience cannot be saved ("Federated identity
+credentials must have exactly one audience."): that raises
+:class:`~federation.policy.result.InvalidPolicy`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from federation.errors import InvalidPolicy
 from federation.policy.result import Check, Evaluation, allow, deny
 from federation.tokens import ENTRA_AUDIENCE
+
+
+class _Check(Protocol):
+    def __call__(self, what: str, passed: bool, refusal: str, **compared: Any) -> None: ...
+
+
+ONE_AUDIENCE = "Federated identity credentials must have exactly one audience."
+SUPPORTED_ALGORITHM = "RS256"
 
 
 def evaluate(
@@ -27,6 +46,9 @@ def evaluate(
     as a client assertion for the app holding ``credential`` (as ``az ad app
     federated-credential show`` prints it: ``issuer``, ``subject``, ``audiences``)."""
     checks: list[Check] = []
+    audiences = credential.get("audiences")
+    if not isinstance(audiences, list) or len(audiences) != 1:
+        raise InvalidPolicy(ONE_AUDIENCE, f"the credential's audiences are {audiences!r}")
     warnings = _warnings(credential, claims)
     refusals: list[str] = []
 
@@ -53,42 +75,63 @@ def evaluate(
         credential=subject,
         token=token_subject,
     )
-    audiences = credential.get("audiences")
-    audience = audiences[0] if isinstance(audiences, list) and len(audiences) == 1 else None
+    audience = audiences[0]
     token_audiences = _audiences(claims.get("aud"))
     check(
         "audience",
-        audience is not None and audience in token_audiences,
-        "AADSTS700212: no matching federated identity record for the assertion's audience"
-        if audience is not None
-        else "a federated identity credential must have exactly one audience",
+        audience in token_audiences,
+        "AADSTS700212: no matching federated identity record for the assertion's audience",
         credential=audiences,
         token=token_audiences,
     )
     if header:
+        alg = header.get("alg")
         check(
             "algorithm",
-            header.get("alg") == "RS256",
-            "Entra accepts only assertions signed with RS256",
-            token=header.get("alg"),
-            accepted="RS256",
+            alg == SUPPORTED_ALGORITHM,
+            f"the assertion is signed with {alg}: Microsoft supports only RS256-signed tokens "
+            "for workload identity federation, and says other algorithms may work but "
+            "haven't been tested, so the tester does not promise Entra accepts it",
+            token=alg,
+            supported=SUPPORTED_ALGORITHM,
         )
     else:
         checks.append(Check("algorithm", True, {}, "not checked: no token header was given"))
-    moment = now or datetime.now(UTC)
-    expires = claims.get("exp")
-    check(
-        "time range",
-        isinstance(expires, int) and moment.timestamp() < expires,
-        "AADSTS700024: the client assertion is not within its valid time range (expired)",
-        now=int(moment.timestamp()),
-        exp=expires,
-    )
+    _check_times(claims, now or datetime.now(UTC), check)
     if refusals:
         return deny(refusals[0], checks, warnings)
     return allow(
         f"the credential matches issuer, subject {token_subject!r} and audience", checks, warnings
     )
+
+
+def _check_times(claims: dict[str, Any], moment: datetime, check: _Check) -> None:
+    """Entra's time range: ``nbf <= now < exp``, no skew either side."""
+    current = int(moment.timestamp())
+    expires, not_before = _seconds(claims.get("exp")), _seconds(claims.get("nbf"))
+    check(
+        "time range: exp",
+        expires is not None and current < expires,
+        "AADSTS700024: the client assertion is not within its valid time range (expired)",
+        now=current,
+        exp=claims.get("exp"),
+    )
+    if "nbf" not in claims:
+        return  # NOTE: nbf is optional; without it only exp bounds the range
+    check(
+        "time range: nbf",
+        not_before is not None and not_before <= current,
+        "AADSTS700024: the client assertion is not within its valid time range (not yet "
+        f"valid: nbf is {claims['nbf']}, now {current}; Entra documents no clock skew)",
+        now=current,
+        nbf=claims["nbf"],
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def _audiences(value: Any) -> list[str]:

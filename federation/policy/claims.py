@@ -13,10 +13,12 @@ from federation.errors import InvalidRequest
 @dataclass(frozen=True)
 class TokenFacts:
     """The claims a policy is evaluated against, and the header when a token was given
-    (an algorithm rule, such as Entra's RS256, needs it)."""
+    (a header rule, such as GCP's alg and kid or Entra's RS256, needs it)."""
 
     claims: dict[str, Any]
     header: dict[str, Any] = field(default_factory=dict)
+    # Whether the header is a signed token's: a preview's lacks the kid signing picks.
+    signed: bool = False
 
 
 def from_token(token: str) -> TokenFacts:
@@ -24,7 +26,7 @@ def from_token(token: str) -> TokenFacts:
     from federation.verify import decode  # NOTE: lazily: verify loads joserfc
 
     decoded = decode(token)
-    return TokenFacts(claims=decoded.claims, header=decoded.header)
+    return TokenFacts(claims=decoded.claims, header=decoded.header, signed=True)
 
 
 def from_file(path: Path) -> TokenFacts:
@@ -34,7 +36,9 @@ def from_file(path: Path) -> TokenFacts:
     if isinstance(document.get("claims"), dict):
         header = document.get("header")
         return TokenFacts(
-            claims=document["claims"], header=header if isinstance(header, dict) else {}
+            claims=document["claims"],
+            header=header if isinstance(header, dict) else {},
+            signed=isinstance(header, dict),
         )
     return TokenFacts(claims=document)
 

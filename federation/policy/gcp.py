@@ -3,10 +3,14 @@ admit the identity it maps to?
 
 :func:`evaluate` takes a workload identity pool provider as ``gcloud iam
 workload-identity-pools providers describe --format json`` prints it, a token's
-claims and, optionally, the IAM ``member`` of a binding. It checks, in GCP's order: the
-provider's state, the issuer, the audience, the token's times, the attribute mapping
-(GCP's limits included), the attribute condition and the member, and answers with every
-check, the first refusal in GCP's own words where they are known, and the foot-guns.
+claims (and its header, when known) and, optionally, the IAM ``member`` of a binding. A
+provider GCP would refuse to save (its name's IDs, ``issuerUri``, ``allowedAudiences``,
+the mapping's keys and limits, CEL that does not parse) raises
+:class:`~federation.policy.result.InvalidPolicy` (``INVALID_ARGUMENT``). Otherwise it
+checks, in GCP's order: the provider's state, the token's header (``alg``, ``kid``), the
+issuer, the audience, the token's times, the attribute mapping, the attribute condition
+and the member, and answers with every check, the first refusal in GCP's own words where
+they are known, and the foot-guns.
 
 :func:`suggest` writes the narrowest configuration that admits one subject.
 """
@@ -17,8 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from federation.errors import InvalidRequest
-from federation.policy import gcp_mapping
+from federation.errors import InvalidPolicy, InvalidRequest
+from federation.policy import gcp_mapping, gcp_token
 from federation.policy.gcp_mapping import Mapped, Outcome
 from federation.policy.gcp_names import (
     IAM_PREFIXES,
@@ -36,6 +40,7 @@ MAX_LIFETIME = timedelta(hours=48)
 MAX_AUDIENCES = 10
 MAX_AUDIENCE = 256
 _AUD_REFUSAL = "invalid_grant: The audience in JWT does not match the expected values"
+INVALID = "INVALID_ARGUMENT"  # what the IAM API answers a provider it will not save
 REQUIRED_CLAIMS = ("iss", "iat", "exp", "sub", "aud")
 DISABLED = (
     "GCP exchanges no token through it (invalid_target: the target service indicated by "
@@ -72,17 +77,18 @@ def evaluate(
     claims: Mapping[str, Any],
     *,
     member: str | None = None,
+    header: Mapping[str, Any] | None = None,
+    signed: bool = True,
     now: datetime | None = None,
 ) -> Evaluation:
-    """Predict GCP's answer to exchanging a token with ``claims`` through ``provider``."""
+    """Predict GCP's answer to exchanging a token with ``claims`` (signed with
+    ``header``, when known) through ``provider``. ``signed=False``: the header is a
+    preview's, whose ``kid`` signing has yet to pick, so only its ``alg`` is checked."""
     if not isinstance(provider, Mapping):
         raise InvalidRequest("the provider must be a JSON object, as gcloud describes it")
     if not isinstance(claims, Mapping):
         raise InvalidRequest("the claims must be a JSON object")
-    try:
-        name = ProviderName.parse(provider.get("name"))
-    except ValueError as exc:
-        raise InvalidRequest(f"the provider's name: {exc}") from None
+    name = _valid_name(provider.get("name"))
     when = _aware(now or datetime.now(UTC))
     trail = _Trail()
     _check_state(provider, trail)
@@ -94,11 +100,14 @@ def evaluate(
             Check("provider type", False, {"oidc": oidc}, note), f"{note[0].upper()}{note[1:]}."
         )
         oidc = {}
+    _validate(oidc, provider)
+    header_check = gcp_token.header_check(header, signed=signed)
+    trail.add(header_check, _sentence(header_check.note) if not header_check.passed else "")
     _check_required(claims, trail)
     _check_issuer(oidc, claims, trail)
     _check_audience(oidc, name, claims, trail)
     _check_times(claims, when, trail)
-    mapped = gcp_mapping.map_attributes(provider.get("attributeMapping"), claims)
+    mapped = gcp_mapping.map_attributes(provider["attributeMapping"], claims)
     trail.merge(mapped.outcome)
     condition = gcp_mapping.check_condition(provider.get("attributeCondition"), claims, mapped)
     trail.merge(condition)
@@ -110,6 +119,41 @@ def evaluate(
     if member is not None:
         reason += f", which the member {member} admits"
     return allow(reason + ".", trail.checks, trail.warnings)
+
+
+def _valid_name(text: object) -> ProviderName:
+    try:
+        name = ProviderName.parse(text)
+    except ValueError as exc:
+        raise InvalidPolicy(INVALID, f"the provider's name: {exc}") from None
+    problem = name.id_problem()
+    if problem:
+        raise InvalidPolicy(INVALID, f"the provider's name: {problem}")
+    return name
+
+
+def _validate(oidc: Mapping[str, Any], provider: Mapping[str, Any]) -> None:
+    """Refuse, as GCP's API would, a provider that cannot be saved."""
+    if oidc:
+        issuer = oidc.get("issuerUri")
+        if not isinstance(issuer, str) or not issuer.startswith("https://"):
+            raise InvalidPolicy(INVALID, "the provider's issuerUri must be an HTTPS endpoint")
+        audiences = oidc.get("allowedAudiences") or []
+        if (
+            not isinstance(audiences, list)
+            or len(audiences) > MAX_AUDIENCES
+            or any(not isinstance(a, str) or len(a) > MAX_AUDIENCE for a in audiences)
+        ):
+            raise InvalidPolicy(
+                INVALID,
+                f"the provider's allowedAudiences must be at most {MAX_AUDIENCES} audiences "
+                f"of at most {MAX_AUDIENCE} characters",
+            )
+    problem = gcp_mapping.problem(
+        provider.get("attributeMapping"), provider.get("attributeCondition")
+    )
+    if problem:
+        raise InvalidPolicy(INVALID, problem)
 
 
 def _check_state(provider: Mapping[str, Any], trail: _Trail) -> None:
@@ -134,10 +178,6 @@ def _check_required(claims: Mapping[str, Any], trail: _Trail) -> None:
 def _check_issuer(oidc: Mapping[str, Any], claims: Mapping[str, Any], trail: _Trail) -> None:
     expected, issuer = oidc.get("issuerUri"), claims.get("iss")
     compared = {"iss": issuer, "issuerUri": expected}
-    if not isinstance(expected, str) or not expected.startswith("https://"):
-        note = "the provider's issuerUri must be an HTTPS endpoint"
-        trail.add(Check("issuer", False, compared, note), _sentence(note))
-        return
     same = isinstance(issuer, str) and issuer == expected
     note = "" if same else "iss must equal the provider's issuerUri exactly"
     refusal = f"The issuer in ID Token {issuer} does not match the expected ones: {expected}."
@@ -154,13 +194,6 @@ def _check_audience(
     audiences = aud if isinstance(aud, list) else [aud]
     compared = {"aud": aud, "accepted": accepted, "rule": rule}
     _warn_project_ids([*configured, *(a for a in audiences if isinstance(a, str))], name, trail)
-    if len(configured) > MAX_AUDIENCES or any(len(a) > MAX_AUDIENCE for a in configured):
-        note = (
-            f"the provider's allowedAudiences is not valid: at most {MAX_AUDIENCES} audiences "
-            f"of at most {MAX_AUDIENCE} characters"
-        )
-        trail.add(Check("audience", False, compared, note), _sentence(note))
-        return
     if len(audiences) > 1:
         # NOTE: GCP documents one audience matched against its list; how it treats a
         # token naming several is not documented, so no acceptance is promised.

@@ -5,6 +5,12 @@ provider must map ``google.subject`` (at most 127 bytes); ``google.groups`` and 
 ``attribute.<name>`` (name ``[a-z0-9_]``, at most 100 characters) may be mapped; each
 mapping expression is at most 2048 characters and all mapped attributes together at most
 8KB; the condition is at most 4096 characters and must output a boolean.
+
+What GCP checks when the provider is saved (the keys, the limits on expressions, that
+each expression and the condition parse as CEL) is :func:`problem`: a provider failing it
+cannot exist (``INVALID_ARGUMENT``). What depends on the token (the mapped values, their
+sizes, the condition's outcome) is checked by :func:`map_attributes` and
+:func:`check_condition`, on a provider that passed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from federation.policy import gcp_cel
+from federation.policy.prefixes import explain, open_ended
 from federation.policy.result import Check
 from federation.subjects import GCP_SUBJECT_LIMIT
 from federation.tokens import CLAIMS_SUPPORTED
@@ -87,15 +94,37 @@ class Mapped:
         )
 
 
-def map_attributes(mapping: object, claims: Mapping[str, Any]) -> Mapped:
-    """Apply the provider's ``attributeMapping`` to the token's claims."""
+def problem(mapping: object, condition: object) -> str | None:
+    """Why GCP would refuse to save a provider with this mapping and condition."""
     if not isinstance(mapping, dict) or not mapping:
-        check = Check("attribute mapping", False, {"attributeMapping": mapping}, NO_MAPPING)
-        return Mapped(Outcome((check,), f"{NO_MAPPING}, and this provider has none."))
-    problem = _mapping_problem(mapping)
-    if problem:
-        check = Check("attribute mapping", False, {"attributeMapping": mapping}, problem)
-        return Mapped(Outcome((check,), f"The attribute mapping is not valid: {problem}."))
+        return f"{NO_MAPPING}, and this provider has none"
+    found = _mapping_problem(mapping)
+    if found:
+        return f"the attribute mapping is not valid: {found}"
+    for key, expression in mapping.items():
+        try:
+            gcp_cel.check(expression, roots=gcp_cel.MAPPING_ROOTS)
+        except gcp_cel.CelSyntaxError as exc:
+            return f"the mapping of {key} is not valid CEL over assertion: {exc}"
+    if condition is None or condition == "":
+        return None
+    if not isinstance(condition, str):
+        return "the attribute condition is not valid: it must be a string"
+    if len(condition) > MAX_CONDITION:
+        return (
+            f"the attribute condition is not valid: it is {len(condition)} characters, more "
+            f"than the {MAX_CONDITION} allowed"
+        )
+    try:
+        gcp_cel.check(condition)
+    except gcp_cel.CelSyntaxError as exc:
+        return f"the attribute condition is not valid CEL: {exc}"
+    return None
+
+
+def map_attributes(mapping: Mapping[str, str], claims: Mapping[str, Any]) -> Mapped:
+    """Apply the provider's ``attributeMapping`` (valid: :func:`problem`) to the token's
+    claims."""
     expressions: dict[str, str] = dict(mapping)
     checks: list[Check] = []
     refusals: list[str] = []
@@ -135,7 +164,8 @@ def map_attributes(mapping: object, claims: Mapping[str, Any]) -> Mapped:
 
 
 def check_condition(condition: object, claims: Mapping[str, Any], mapped: Mapped) -> Outcome:
-    """Evaluate the provider's ``attributeCondition`` over the token and its mapping."""
+    """Evaluate the provider's ``attributeCondition`` (valid: :func:`problem`) over the
+    token and its mapping."""
     if condition is None or condition == "":
         note = "no attribute condition: every token the provider validates is accepted"
         warning = (
@@ -146,21 +176,12 @@ def check_condition(condition: object, claims: Mapping[str, Any], mapped: Mapped
         return Outcome(
             (Check("attribute condition", True, {"expression": None}, note),), None, (warning,)
         )
-    if not isinstance(condition, str) or len(condition) > MAX_CONDITION:
-        problem = (
-            "it must be a string"
-            if not isinstance(condition, str)
-            else f"it is {len(condition)} characters, more than the {MAX_CONDITION} allowed"
-        )
-        return _condition_refused(condition, {}, f"the attribute condition is not valid: {problem}")
-    try:
-        gcp_cel.check(condition)
-    except gcp_cel.CelSyntaxError as exc:
-        return _condition_refused(condition, {}, f"the attribute condition is not valid CEL: {exc}")
+    if not isinstance(condition, str):
+        raise TypeError("check the provider with problem() first")
     variables = {"assertion": claims, "google": mapped.google, "attribute": mapped.attributes}
     inputs = _inputs(condition, variables)
     result = gcp_cel.evaluate(condition, variables)
-    warnings = _unconstrained(condition, mapped)
+    warnings = [*_unconstrained(condition, mapped), *_prefix_traps(condition)]
     if not result.ok:
         detail = f"{REJECTED}: evaluating it failed ({result.error})"
         return _condition_refused(condition, inputs, detail, warnings)
@@ -238,11 +259,6 @@ def _mapping_problem(mapping: dict[Any, Any]) -> str:
 
 def _map_one(key: str, expression: str, claims: Mapping[str, Any]) -> tuple[Check, Any]:
     what = f"mapping {key}"
-    try:
-        gcp_cel.check(expression, roots=gcp_cel.MAPPING_ROOTS)
-    except gcp_cel.CelSyntaxError as exc:
-        note = f"the expression is not valid CEL over assertion: {exc}"
-        return Check(what, False, {"expression": expression}, note), None
     result = gcp_cel.evaluate(expression, {"assertion": claims}, roots=gcp_cel.MAPPING_ROOTS)
     if not result.ok:
         note = f"the expression failed ({result.error})"
@@ -329,6 +345,26 @@ def _unconstrained(condition: str, mapped: Mapped) -> list[str]:
         "(assertion.sub, assertion.teams, or attributes mapped from them): every "
         "workload of the issuer that passes it is admitted."
     ]
+
+
+_STARTS_WITH = re.compile(
+    r"(?<!!)\b(assertion\.sub|google\.subject)\s*\.\s*startsWith\(\s*"
+    r"(?:'([^'\\]*)'|\"([^\"\\]*)\")\s*\)"
+)
+
+
+def _prefix_traps(condition: str) -> list[str]:
+    """Warnings for ``startsWith`` on the subject with a prefix that stops inside a
+    component (:mod:`federation.policy.prefixes`); a negated one only over-excludes."""
+    warnings = []
+    for found in _STARTS_WITH.finditer(condition):
+        prefix = found.group(2) if found.group(2) is not None else found.group(3)
+        if open_ended(prefix):
+            warnings.append(
+                f"The attribute condition's {found.group(1)}.startsWith({prefix!r}): "
+                f"{explain(prefix)}."
+            )
+    return warnings
 
 
 def _size(value: Any) -> int:

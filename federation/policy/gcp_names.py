@@ -25,6 +25,9 @@ _MEMBER = re.compile(
     re.DOTALL,
 )
 _ATTRIBUTE_NAME = re.compile(r"[a-z0-9_]{1,100}")
+# Pool and provider IDs: 4-32 characters of [a-z0-9-]; the prefix gcp- is Google's.
+_ID = re.compile(r"[a-z0-9-]{4,32}")
+RESERVED_PREFIX = "gcp-"
 PROVIDER_FORM = (
     "projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<id>"
 )
@@ -37,6 +40,18 @@ MEMBER_FORMS = (
 
 def is_project_number(project: str) -> bool:
     return project.isascii() and project.isdigit()
+
+
+def id_problem(kind: str, value: str) -> str | None:
+    """Why GCP would refuse ``value`` as a pool or provider ID (``kind``), or None."""
+    if not _ID.fullmatch(value):
+        return (
+            f"the {kind} ID {value!r} must be 4 to 32 characters of lowercase letters, "
+            "digits and hyphens"
+        )
+    if value.startswith(RESERVED_PREFIX):
+        return f"the {kind} ID {value!r} starts with {RESERVED_PREFIX}, which Google reserves"
+    return None
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,11 @@ class ProviderName:
         return (
             f"projects/{self.project}/locations/{self.location}/workloadIdentityPools/{self.pool}"
         )
+
+    def id_problem(self) -> str | None:
+        """Why GCP would refuse the pool or provider ID of this name, or None (parsing
+        accepts any ID, so that a name can be read to say what is wrong with it)."""
+        return id_problem("pool", self.pool) or id_problem("provider", self.provider)
 
     @property
     def resource(self) -> str:

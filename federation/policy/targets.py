@@ -52,7 +52,14 @@ class GcpProvider:
     def evaluate(self, facts: TokenFacts, now: datetime | None = None) -> Evaluation:
         from federation.policy import gcp
 
-        return gcp.evaluate(self.document, facts.claims, member=self.member, now=now)
+        return gcp.evaluate(
+            self.document,
+            facts.claims,
+            member=self.member,
+            header=facts.header or None,
+            signed=facts.signed,
+            now=now,
+        )
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,16 @@ It speaks STS's query protocol (a form POST; XML answers and XML ``ErrorResponse
 bodies, as botocore parses them) and checks a token the way STS does before it answers:
 a registered provider whose URL equals ``iss`` byte for byte, the signature through
 discovery and JWKS with AWS's algorithms, ``aud`` among the provider's client IDs,
-``exp``/``iat``, the role's ``sub`` pattern (StringLike), ``sts:TagSession`` when the
-token carries session tags, and the request's limits. Refusals carry STS's codes and,
-where they are known, its messages. Credentials are random and fake.
+``exp`` (with the five minutes of clock skew AWS allows, as the tester does) and
+``iat``, the role's ``sub`` pattern (StringLike), ``sts:TagSession`` when the token
+carries session tags, and the request's limits. Refusals carry STS's codes and, where
+they are known, its messages. Credentials are random and fake.
 
 Not AWS: a role here is one trust statement (provider, ``sub`` pattern, TagSession), not
 a policy document; nothing signs requests, and the credentials work nowhere but in
 tests (moto accepts any). What AWS does where its documentation is silent (the order of
-the checks, clock leeway, the error for a tag over the limits) is a guess, marked so.
+the checks, leeway on ``iat``/``nbf``, the error for a tag over the limits) is a guess,
+marked so.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from federation.clock import Clock, SystemClock
+from federation.policy.aws_token import EXPIRY_SKEW
 from federation.testing.issuers import AWS_ALGORITHMS, IssuerKeys, TokenRejected, verify_jwt
 
 log = logging.getLogger("federation.stand_in.aws_sts")
@@ -212,6 +215,8 @@ class AwsSts:
                 algorithms=AWS_ALGORITHMS,
                 issuers=lambda issuer: issuer in self.providers,
                 now=self.clock.now().timestamp(),
+                # NOTE: the leeway applies to iat/nbf too, where AWS documents none: a guess.
+                leeway=int(EXPIRY_SKEW.total_seconds()),
             )
         except TokenRejected as rejected:
             raise _rejection(rejected, token, self.providers, self.clock) from rejected

@@ -3,11 +3,14 @@
 ``POST /v1/token`` takes the RFC 8693 exchange as google-auth's ``google.oauth2.sts``
 sends it (form, or JSON as in the REST reference) and checks the token as a workload
 identity pool's OIDC provider does before answering: the provider's issuer URI equals
-``iss``; RS256 or ES256 with a ``kid``; the signature against the issuer's JWKS (found
-through discovery, or the provider's uploaded ``jwksJson``); ``iat`` in the past and
-``exp`` less than 48 hours after it; the audience rule; ``google.subject =
-assertion.sub`` at most 127 bytes; an optional attribute condition. Refusals are GCP's
-OAuth error JSON with GCP's messages.
+``iss``; RS256 or ES256 with a ``kid`` (the header rule of
+:mod:`federation.policy.gcp_token`, which the tester applies too); the signature
+against the issuer's JWKS (found through discovery, or the provider's uploaded
+``jwksJson``); ``iat`` in the past and ``exp`` less than 48 hours after it; the
+audience rule; ``google.subject = assertion.sub`` at most 127 bytes; an optional
+attribute condition. Provider names follow GCP's ID rules
+(:mod:`federation.policy.gcp_names`). Refusals are GCP's OAuth error JSON with GCP's
+messages.
 
 ``POST /v1/projects/-/serviceAccounts/{sa}:generateAccessToken`` (Bearer: a federated
 token issued here) allows only the principals configured for that service account.
@@ -37,13 +40,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from federation.clock import Clock, SystemClock
-from federation.testing.issuers import (
-    GCP_ALGORITHMS,
-    IssuerKeys,
-    TokenRejected,
-    Verified,
-    verify_jwt,
-)
+from federation.policy import gcp_token
+from federation.policy.gcp_names import ProviderName, is_project_number
+from federation.testing.issuers import IssuerKeys, TokenRejected, Verified, verify_jwt
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
@@ -53,10 +52,7 @@ SUBJECT_TOKEN_TYPES = frozenset(
 SUBJECT_LIMIT = 127  # bytes of google.subject
 MAX_TOKEN_LIFETIME = 48 * 3600  # exp - iat must be less
 FEDERATED_LIFETIME = 3600
-_PROVIDER = re.compile(
-    r"//iam\.googleapis\.com/projects/\d+/locations/[a-z0-9-]+"
-    r"/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}"
-)
+_PROVIDER_PREFIX = "//iam.googleapis.com/"
 
 # GCP's words, where they are known (observed answers, quoted in its troubleshooting).
 BAD_AUDIENCE_PARAMETER = (
@@ -132,8 +128,17 @@ class Provider:
     jwks_json: str | None = None  # an uploaded JWKS (--jwk-json-path): no discovery
 
     def __post_init__(self) -> None:
-        if _PROVIDER.fullmatch(self.name) is None:
-            raise ValueError(f"not a workload identity provider resource name: {self.name}")
+        # NOTE: GCP's naming rules live in federation.policy.gcp_names, shared with the tester.
+        refused = f"not a workload identity provider resource name: {self.name}"
+        try:
+            name = ProviderName.parse(self.name)
+        except ValueError:
+            raise ValueError(refused) from None
+        if not self.name.startswith(_PROVIDER_PREFIX) or not is_project_number(name.project):
+            raise ValueError(refused)
+        problem = name.id_problem()
+        if problem is not None:
+            raise ValueError(f"{refused} ({problem})")
         if len(self.allowed_audiences) > 10 or any(len(a) > 256 for a in self.allowed_audiences):
             raise ValueError("at most 10 allowed audiences of at most 256 characters")
 
@@ -265,10 +270,10 @@ class GcpStandIn:
         verified = verify_jwt(
             token,
             self._static.get(provider.name, self.keys),
-            algorithms=GCP_ALGORITHMS,
+            algorithms=gcp_token.ALGORITHMS,
             issuers=lambda issuer: issuer == provider.issuer_uri,
             now=now,
-            require_kid=True,
+            require_kid=gcp_token.REQUIRES_KID,
         )
         if verified.claims["exp"] - verified.claims["iat"] >= MAX_TOKEN_LIFETIME:
             raise TokenRejected(TokenRejected.LIFETIME, _REJECTIONS[TokenRejected.LIFETIME])

@@ -19,7 +19,6 @@ from joserfc.jwk import KeySet
 from federation.verify import decode
 
 AWS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
-GCP_ALGORITHMS = frozenset({"RS256", "ES256"})
 
 
 class TokenRejected(Exception):

@@ -122,6 +122,23 @@ def test_traceparent_trace_id_is_echoed(client: TestClient) -> None:
     assert assert_problem(response, 404, "resource_not_found")["trace_id"] == trace
 
 
+def test_the_oz_clients_trace_header_gives_the_trace_id(client: TestClient) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    headers = {"X-Warp-Traceparent": f"00-{trace}-b7ad6b7169203331-01"}
+    response = client.get("/no/such/route", headers=headers)
+    assert assert_problem(response, 404, "resource_not_found")["trace_id"] == trace
+
+
+def test_traceparent_wins_over_the_oz_clients_trace_header(client: TestClient) -> None:
+    trace, other = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+    headers = {
+        "X-Warp-Traceparent": f"00-{other}-b7ad6b7169203331-01",
+        "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+    }
+    response = client.get("/no/such/route", headers=headers)
+    assert assert_problem(response, 404, "resource_not_found")["trace_id"] == trace
+
+
 @pytest.mark.parametrize(
     "traceparent",
     [None, "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "not-a-traceparent"],

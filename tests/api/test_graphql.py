@@ -1,10 +1,12 @@
-"""``POST /graphql/v2``: the ``issueTaskIdentityToken`` mutation exactly as the Oz CLI and
-worker send it (reference/oz-api.md §4c), with tokens verified by PyJWT."""
+"""``POST /graphql/v2``: the ``issueTaskIdentityToken`` mutation as the Oz CLI and worker
+send it (the worker's request, the CLI's test request), with tokens verified by PyJWT.
+The Oz client's own operation and the schema's fidelity: ``test_oz_client.py``."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -14,13 +16,18 @@ from fastapi.testclient import TestClient
 from freezegun import freeze_time
 
 from federation import __version__
+from federation.api import create_app
 from federation.clock import ManualClock
+from federation.keys import Keyring
 from federation.settings import Settings
+from federation.store import Store
+from tests.conftest import make_settings
 from tests.support import Agent, World, bearer
 
 URL = "/graphql/v2?op=IssueTaskIdentityToken"
 AWS = "sts.amazonaws.com"
-# The mutation as the CLI's cynic client sends it: inline request context, both arms.
+# A mutation of the CLI's shape, with an inline request context and our PlatformError's
+# fields (the Oz client's exact operation is in test_oz_client.py).
 CLI_MUTATION = """
 mutation IssueTaskIdentityToken($input: IssueTaskIdentityTokenInput!) {
   issueTaskIdentityToken(requestContext: {osContext: {}, clientContext: {}}, input: $input) {
@@ -179,7 +186,8 @@ def test_worker_mutation_gets_exactly_what_it_selected(world: World, clock: Manu
 def test_a_query_selecting_only_token_gets_only_token(world: World, clock: ManualClock) -> None:
     agent = world.agent()
     query = (
-        "mutation($input: IssueTaskIdentityTokenInput!) { issueTaskIdentityToken(input: $input)"
+        "mutation($input: IssueTaskIdentityTokenInput!) { issueTaskIdentityToken(input: $input,"
+        " requestContext: {clientContext: {}, osContext: {}})"
         " { ... on IssueTaskIdentityTokenOutput { token } } }"
     )
     result = result_of(mutate(world.client, oz_headers(agent), query=query))
@@ -196,6 +204,64 @@ def test_duration_is_capped_and_defaulted(world: World, clock: ManualClock) -> N
         result = result_of(mutate(world.client, oz_headers(agent), variables={"input": wanted}))
         claims = verify(world.client, clock, result["token"], AWS)
         assert claims["exp"] - claims["iat"] == granted
+
+
+def test_an_omitted_duration_is_the_settings_default(
+    tmp_path: Path, store: Store, keyring: Keyring, clock: ManualClock, admin_key: str
+) -> None:
+    # `requestedDurationSeconds` is `Int!` as in Oz, with the server's default duration
+    # as its default: omitted, it means what it means in REST.
+    settings = make_settings(tmp_path, default_duration="15m")
+    app = create_app(settings, store=store, keyring=keyring, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        world = World(client, admin_key)
+        agent = world.agent()
+        introspected = client.post(
+            URL,
+            json={
+                "query": '{ __type(name: "IssueTaskIdentityTokenInput") { inputFields {'
+                " name defaultValue type { kind ofType { name } } } } }"
+            },
+            headers=oz_headers(agent),
+        ).json()["data"]["__type"]["inputFields"]
+        duration = next(f for f in introspected if f["name"] == "requestedDurationSeconds")
+        assert duration == {
+            "name": "requestedDurationSeconds",
+            "defaultValue": "900",
+            "type": {"kind": "NON_NULL", "ofType": {"name": "Int"}},
+        }
+        omitted = {"input": {"audience": AWS}}
+        result = result_of(mutate(client, oz_headers(agent), variables=omitted))
+        claims = verify(client, clock, result["token"], AWS)
+        assert claims["exp"] - claims["iat"] == 900
+        rest = world.issue(agent)
+        assert rest.status_code == 200, rest.text
+        assert verify(client, clock, rest.json()["token"], AWS)["exp"] == claims["exp"]
+
+
+def test_a_null_duration_is_a_graphql_error(world: World) -> None:
+    agent = world.agent()
+    variables = {"input": {"audience": AWS, "requestedDurationSeconds": None}}
+    response = mutate(world.client, oz_headers(agent), variables=variables)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"errors"}, body
+    assert "requestedDurationSeconds" in body["errors"][0]["message"]
+    assert "Int!" in body["errors"][0]["message"]
+    assert audit(world) == []
+
+
+def test_the_request_context_is_required_as_in_oz(world: World) -> None:
+    agent = world.agent()
+    query = (
+        "mutation($input: IssueTaskIdentityTokenInput!) { issueTaskIdentityToken(input: $input)"
+        " { __typename } }"
+    )
+    body = mutate(world.client, oz_headers(agent), query=query).json()
+    assert set(body) == {"errors"}, body
+    assert "requestContext" in body["errors"][0]["message"]
+    assert "RequestContext!" in body["errors"][0]["message"]
+    assert audit(world) == []
 
 
 def test_each_token_leaves_an_audit_row(world: World, clock: ManualClock) -> None:
@@ -366,10 +432,14 @@ def test_aliases_cannot_mint_several_tokens_in_one_request(world: World) -> None
     agent = world.agent()
     query = """
     mutation Many($input: IssueTaskIdentityTokenInput!) {
-      first: issueTaskIdentityToken(input: $input) {
+      first: issueTaskIdentityToken(
+        input: $input, requestContext: {clientContext: {}, osContext: {}}
+      ) {
         __typename ... on IssueTaskIdentityTokenOutput { token }
       }
-      second: issueTaskIdentityToken(input: $input) {
+      second: issueTaskIdentityToken(
+        input: $input, requestContext: {clientContext: {}, osContext: {}}
+      ) {
         __typename ... on UserFacingError { error { __typename message } }
       }
     }

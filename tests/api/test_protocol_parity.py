@@ -18,7 +18,7 @@ REST = "/api/v1/federate/issue-token"
 GRAPHQL = "/graphql/v2"
 MUTATION = """
 mutation Issue($input: IssueTaskIdentityTokenInput!) {
-  issueTaskIdentityToken(input: $input) {
+  issueTaskIdentityToken(input: $input, requestContext: {clientContext: {}, osContext: {}}) {
     __typename
     ... on IssueTaskIdentityTokenOutput { token }
     ... on UserFacingError {

@@ -21,6 +21,7 @@ from benchmarks.workers import Balance, ServerCpu
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = ("hello", "issue-token", "jwks", "discovery")
+MINIMAL = "minimal"  # the minimal issuer baseline: SQLite, one worker
 # The issue's targets table, in its order and words.
 TARGETS = {
     "issue-token / hello, SQLite, 1 worker, 16 conns (throughput)": "≥ 0.50",
@@ -60,7 +61,8 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
     for configuration in configurations:
         assert configuration["error"] is None
         runs = {run["endpoint"]: run for run in configuration["runs"]}
-        assert set(runs) == set(ENDPOINTS)
+        one_worker = configuration["workers"] == 1
+        assert set(runs) == set(ENDPOINTS) | ({MINIMAL} if one_worker else set())
         for endpoint, run in runs.items():
             assert run["load"]["requests"] > 0, endpoint
             assert run["load"]["error_total"] == 0, (endpoint, run["load"])
@@ -69,6 +71,8 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
             assert len(run["cpu"]["balance"]["shares"]) == configuration["workers"], endpoint
         assert runs["issue-token"]["audit"]["ok"] is True
         assert runs["issue-token"]["p99_to_hello"] > 0
+        if one_worker:
+            assert runs[MINIMAL]["ratio_to_hello"] > 0
         assert configuration["deleted_key"]["ok"] is True
     assert results["checks"] == {"audit": True, "deleted_key": True}
     assert {(e["endpoint"], e["connections"]) for e in results["efficiency"]} == {
@@ -103,7 +107,8 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
             assert f"| {name} | " in text
             assert f" | {threshold} | " in text
     assert "## Ratios to hello" in markdown
-    assert "| configuration | connections | issue-token | jwks | discovery |" in markdown
+    assert "| configuration | connections | minimal | issue-token | jwks | discovery |" in markdown
+    assert "the minimal issuer " in judged[next(iter(TARGETS))]["detail"]
     assert "## 2 workers: server CPU efficiency" in markdown
     assert "## Where issue-token's time goes (in process, one core)" in markdown
     assert "| stage | µs | share |" in markdown

@@ -7,11 +7,13 @@ import contextlib
 import os
 import secrets
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
+from click.testing import CliRunner
 
 from tests.support import Agent, LiveServer, bearer, federation_command, free_port, start_server
 
@@ -157,3 +159,27 @@ def issue_over_http(server: LiveServer, agent: Agent, **body: Any) -> dict[str, 
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+# What a run's environment sets for the CLI; `invoke_main` clears the test's own.
+RUN_VARIABLES = ("FEDERATION_", "WARP_", "OZ_", "GOOGLE_EXTERNAL_ACCOUNT_")
+
+
+def invoke_main(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """The entry point's ``main`` in this process (quicker than ``run_federation``),
+    with ``env`` as the only variables of :data:`RUN_VARIABLES`; its exit code and
+    output in the shape ``run_federation`` returns, for ``assert_error_line``."""
+    from federation.cli import main
+
+    cleared: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith(RUN_VARIABLES)
+    }
+    with CliRunner().isolation(env={**cleared, **env}) as (stdout, stderr, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    return subprocess.CompletedProcess(
+        ["federation", *args], code, stdout.getvalue().decode(), stderr.getvalue().decode()
+    )

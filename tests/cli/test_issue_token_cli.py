@@ -111,8 +111,9 @@ def test_json_output_takes_the_run_from_oz_run_id(server: LiveServer, agent: Age
     )
 
     assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1  # one line, as the Oz CLI prints it
     document = json.loads(result.stdout)
-    assert set(document) == {"token", "expires_at", "issuer"}
+    assert list(document) == ["token", "expires_at", "issuer"]
     assert document["issuer"] == server.url
     claims = verify_with_pyjwt(document["token"], server.url, AWS)
     assert claims["run_id"] == agent.run_id

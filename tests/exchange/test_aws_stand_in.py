@@ -152,6 +152,16 @@ def test_what_sts_refuses(
     assert message in found[1]
 
 
+def test_five_minutes_of_clock_skew_past_exp_as_the_tester_allows(
+    issuer: ForeignIssuer, client: Any
+) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    late = issuer.token(iat=now - 900, exp=now - 240)  # expired 4 minutes ago
+    assert assume(client, late)["SubjectFromWebIdentityToken"] == SUB
+    too_late = issuer.token(iat=now - 900, exp=now - 360)  # 6 minutes ago
+    assert refusal(client, too_late)[0] == "ExpiredTokenException"
+
+
 def test_trust_names_the_provider_and_the_sub_pattern(
     issuer: ForeignIssuer, other: ForeignIssuer, client: Any
 ) -> None:

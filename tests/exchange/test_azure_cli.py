@@ -163,8 +163,14 @@ def test_no_tenant(run: Run) -> None:
 
 
 def test_the_assertion_on_stdout_is_an_rs256_entra_token(run: Run) -> None:
+    # NOTE: the Oz CLI's duration grammar, as every command's --duration takes it
     result = run.server.cli(
-        "azure-assertion", "--subject-template", "environment", "--duration", "15m", env=run.env()
+        "azure-assertion",
+        "--subject-template",
+        "environment",
+        "--duration",
+        "15 min",
+        env=run.env(),
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()

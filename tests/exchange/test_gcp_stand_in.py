@@ -296,6 +296,16 @@ def test_providers_are_checked() -> None:
         Provider(name=PROVIDER, issuer_uri="https://x", allowed_audiences=tuple("abcdefghijk"))
 
 
+@pytest.mark.parametrize(
+    ("provider_id", "words"),
+    [("oz", "4 to 32 characters"), ("OzAgents", "lowercase"), ("gcp-agents", "Google reserves")],
+)
+def test_provider_ids_follow_the_testers_naming_rules(provider_id: str, words: str) -> None:
+    name = PROVIDER.rsplit("/", 1)[0] + f"/{provider_id}"
+    with pytest.raises(ValueError, match=words):
+        Provider(name=name, issuer_uri="https://x")
+
+
 def federated(stand_in: StandIn, token: str) -> str:
     response = stand_in.exchange(token)
     assert response.status_code == 200, response.text

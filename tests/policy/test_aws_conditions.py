@@ -9,6 +9,7 @@ from federation.policy.aws_conditions import (
     Operator,
     evaluate,
     glob_matches,
+    instant,
     parse_operator,
     resolve,
 )
@@ -169,3 +170,50 @@ def test_null_tests_presence(
     policy: list[str], request_values: tuple[str, ...] | None, held: bool
 ) -> None:
     assert evaluate(op("Null"), request_values, values(*policy)).passed is held
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [
+        ("2026-11-28T12:00:00Z", 1795867200),
+        ("2026-11-28T13:00:00+01:00", 1795867200),
+        ("2026-11-28T12:00:00.500Z", 1795867200.5),
+        ("2026-11-28T12:00:00", 1795867200),  # no offset: UTC
+        ("2026-11-28", 1795824000),
+        ("1795867200", 1795867200),
+        (" 1795867200 ", 1795867200),
+        ("yesterday", None),
+        ("", None),
+    ],
+)
+def test_dates_are_iso_8601_or_epoch_seconds(written: str, seconds: float | None) -> None:
+    assert instant(written) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "request_values", "policy", "held"),
+    [
+        ("DateGreaterThan", ("2026-11-28T12:00:00Z",), ["2026-11-01T00:00:00Z"], True),
+        ("DateGreaterThan", ("2026-11-28T12:00:00Z",), ["2026-11-28T12:00:00Z"], False),
+        ("DateGreaterThanEquals", ("2026-11-28T12:00:00Z",), ["1795867200"], True),
+        ("DateLessThan", ("1795867200",), ["2026-11-28T12:00:01Z"], True),
+        ("DateLessThanEquals", ("1795867200",), ["2026-11-28T11:59:59Z"], False),
+        ("DateEquals", ("1795867200",), ["2026-11-28T12:00:00Z"], True),
+        ("DateNotEquals", ("1795867200",), ["2026-11-28T12:00:00Z"], False),
+        ("DateNotEquals", ("1795867200",), ["2026-01-01"], True),
+        ("DateLessThan", ("1795867200",), ["soon"], False),  # not a date: no match
+        ("DateLessThanIfExists", None, ["2026-01-01"], True),
+        ("DateLessThan", None, ["2026-01-01"], False),
+        ("DateLessThan", ("1795867200",), ["2020-01-01", "2030-01-01"], True),  # OR
+        ("NumericLessThan", ("1795867200",), ["1795867201"], True),
+        ("NumericGreaterThanEquals", ("1795867200",), ["1795867201"], False),
+        ("NumericEquals", ("10",), ["10.0"], True),
+    ],
+)
+def test_date_and_numeric_operators(
+    name: str, request_values: tuple[str, ...] | None, policy: list[str], held: bool
+) -> None:
+    operator = op(name)
+    assert operator.supported
+    assert operator.ordered
+    assert evaluate(operator, request_values, values(*policy)).passed is held

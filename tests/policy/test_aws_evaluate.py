@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from federation.errors import InvalidRequest
+from federation.errors import InvalidPolicy, InvalidRequest
 from federation.policy import aws
 from federation.policy.aws_context import SOURCE_IDENTITY_CLAIM
 from federation.tokens import AWS_TAGS_CLAIM
@@ -89,11 +89,11 @@ def test_the_reason_is_one_sentence_naming_the_refusal() -> None:
 
 
 def test_checks_continue_after_a_token_refusal() -> None:
-    found = run(policy(), claims(aud=["other"], exp=int(NOW.timestamp()) - 10))
+    found = run(policy(), claims(aud=["other"], exp=int(NOW.timestamp()) - 301))
 
     assert found.reason.startswith("Incorrect token audience")
     failed = [check.what for check in found.checks if not check.passed]
-    assert "token: exp after now" in failed
+    assert "token: exp + 5 min clock skew after now" in failed
     assert any(check.what == "statement 1: Action" for check in found.checks)
 
 
@@ -123,14 +123,31 @@ def test_a_token_without_iss_and_no_provider_stops_early() -> None:
         (policy(statement(Condition={"StringEquals": {f"{HOST}:sub": {"a": 1}}})), "value"),
         (policy(statement(Condition={"ForAnyValue:NullIfExists": {"k": "true"}})), "unknown"),
         (policy(statement(NotPrincipal={"AWS": "*"})), "NotPrincipal"),
+        (policy(statement(Condition={"stringequals": {f"{HOST}:sub": "x"}})), "'stringequals'"),
+        ({**policy(statement()), "Version": "2012-10-18"}, "Version '2012-10-18'"),
     ],
 )
 def test_documents_iam_would_refuse(document: dict[str, Any], words: str) -> None:
-    found = run(document, claims())
+    with pytest.raises(InvalidPolicy) as raised:
+        run(document, claims())
 
-    assert not found.allowed
-    assert "MalformedPolicyDocument" in found.reason
-    assert words in found.reason
+    assert raised.value.cloud_error == "MalformedPolicyDocument"
+    assert raised.value.exit_status == 2
+    assert raised.value.message.startswith(
+        "The cloud would refuse to save this policy. (MalformedPolicyDocument: "
+    )
+    assert words in raised.value.message
+    assert "\n" not in raised.value.message
+
+
+@pytest.mark.parametrize("version", ["2012-10-17", "2008-10-17", None])
+def test_both_policy_versions_and_none_are_valid(version: str | None) -> None:
+    document = policy(statement())
+    if version is None:
+        del document["Version"]
+    else:
+        document["Version"] = version
+    assert run(document, claims()).allowed
 
 
 def test_a_bad_provider_arn_is_the_callers_error() -> None:

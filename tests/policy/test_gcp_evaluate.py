@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from federation.errors import InvalidRequest
+from federation.errors import InvalidPolicy, InvalidRequest
 from federation.policy import gcp
 from federation.policy.result import Check, Decision, Evaluation
 
@@ -61,6 +61,7 @@ def test_an_allow_lists_every_rule_with_its_values() -> None:
     assert found.decision is Decision.ALLOW
     assert [check.what for check in found.checks] == [
         "provider state",
+        "token header",
         "required claims",
         "issuer",
         "audience",
@@ -118,9 +119,9 @@ def test_several_audiences_are_not_promised_acceptance() -> None:
     ],
 )
 def test_an_invalid_oidc_block_is_refused(oidc: dict[str, Any], words: str) -> None:
-    found = gcp.evaluate(provider(oidc=oidc), claims(), now=NOW)
-    assert not found.allowed
-    assert words in found.reason
+    with pytest.raises(InvalidPolicy, match=words) as raised:
+        gcp.evaluate(provider(oidc=oidc), claims(), now=NOW)
+    assert raised.value.cloud_error == "INVALID_ARGUMENT"
 
 
 def test_the_required_payload_fields() -> None:
@@ -158,9 +159,10 @@ def test_a_provider_that_is_not_oidc() -> None:
     ],
 )
 def test_an_invalid_mapping_is_refused(mapping: dict[str, str], words: str) -> None:
-    found = gcp.evaluate(provider(attributeMapping=mapping), claims(), now=NOW)
-    assert not found.allowed
-    assert words in found.reason
+    with pytest.raises(InvalidPolicy) as raised:
+        gcp.evaluate(provider(attributeMapping=mapping), claims(), now=NOW)
+    assert words in raised.value.message
+    assert "INVALID_ARGUMENT" in raised.value.message
 
 
 def test_fifty_custom_attributes_and_a_2048_character_expression_are_fine() -> None:
@@ -176,13 +178,18 @@ def test_fifty_custom_attributes_and_a_2048_character_expression_are_fine() -> N
         ({"google.subject": "''"}, "google.subject is empty"),
         ({"google.subject": "assertion.sub", "google.groups": "assertion.sub"}, "list of strings"),
         ({"google.subject": "assertion.sub", "attribute.n": "assertion.iat"}, "string or a list"),
-        ({"google.subject": "assertion.sub", "attribute.x": "google.subject"}, "not valid CEL"),
     ],
 )
 def test_mapped_values_of_the_wrong_type_are_refused(mapping: dict[str, str], words: str) -> None:
     found = gcp.evaluate(provider(attributeMapping=mapping), claims(), now=NOW)
     assert not found.allowed
     assert words in found.reason
+
+
+def test_a_mapping_that_is_not_cel_over_assertion_cannot_be_saved() -> None:
+    mapping = {"google.subject": "assertion.sub", "attribute.x": "google.subject"}
+    with pytest.raises(InvalidPolicy, match="not valid CEL over assertion"):
+        gcp.evaluate(provider(attributeMapping=mapping), claims(), now=NOW)
 
 
 def test_a_list_attribute_admits_a_member_naming_one_of_its_values() -> None:
@@ -203,9 +210,8 @@ def test_a_condition_on_an_unmapped_google_attribute_is_rejected() -> None:
 
 def test_a_condition_over_4096_characters_is_refused() -> None:
     condition = "assertion.sub == '" + "a" * 4080 + "'"
-    found = gcp.evaluate(provider(attributeCondition=condition), claims(), now=NOW)
-    assert not found.allowed
-    assert "4096" in found.reason
+    with pytest.raises(InvalidPolicy, match="4096"):
+        gcp.evaluate(provider(attributeCondition=condition), claims(), now=NOW)
 
 
 def test_a_malformed_member_is_refused() -> None:
@@ -228,7 +234,7 @@ def test_no_member_matches_when_nothing_was_mapped() -> None:
 def test_warnings_for_foreign_claims_and_project_ids() -> None:
     found = gcp.evaluate(
         provider(
-            name="projects/my-project/locations/global/workloadIdentityPools/agents/providers/f",
+            name="projects/my-project/locations/global/workloadIdentityPools/agents/providers/fed-x",
             attributeMapping={"google.subject": "assertion.repository + assertion.sub"},
         ),
         claims(aud=["//iam.googleapis.com/projects/my-project/locations/global/x"]),
@@ -274,6 +280,52 @@ def test_the_clock_defaults_to_now_and_must_be_aware() -> None:
 def test_a_document_that_is_no_provider(document: Any, words: str) -> None:
     with pytest.raises(InvalidRequest, match=words):
         gcp.evaluate(document, claims(), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        (f"{POOL}/providers/oz", "provider ID 'oz' must be 4 to 32 characters"),
+        (f"{POOL}/providers/Federation", "lowercase letters"),
+        (f"{POOL}/providers/{'a' * 33}", "4 to 32"),
+        (f"{POOL}/providers/gcp-oz", "Google reserves"),
+        (f"{POOL.replace('/agents', '/ag')}/providers/federation", "pool ID 'ag'"),
+    ],
+)
+def test_a_provider_gcp_would_not_create(name: str, words: str) -> None:
+    with pytest.raises(InvalidPolicy, match=words) as raised:
+        gcp.evaluate(provider(name=name), claims(), now=NOW)
+    assert raised.value.cloud_error == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ({"alg": "RS384", "kid": "k"}, "only RS256 or ES256"),
+        ({"alg": "ES512", "kid": "k"}, "only RS256 or ES256"),
+        ({"alg": "ES256"}, "no kid"),
+        ({"alg": "RS256", "kid": ""}, "no kid"),
+    ],
+)
+def test_the_token_header_must_be_rs256_or_es256_with_a_kid(
+    header: dict[str, Any], words: str
+) -> None:
+    found = gcp.evaluate(provider(), claims(), header=header, now=NOW)
+    assert not found.allowed
+    assert words in found.reason
+    assert not checked(found, "token header").passed
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_rs256_and_es256_with_a_kid_pass(alg: str) -> None:
+    found = gcp.evaluate(provider(), claims(), header={"alg": alg, "kid": "k1"}, now=NOW)
+    assert found.allowed
+    assert checked(found, "token header").passed
+
+
+def test_without_a_header_it_is_not_checked() -> None:
+    found = gcp.evaluate(provider(), claims(), now=NOW)
+    assert checked(found, "token header").note == "not checked: no token header was given"
 
 
 def test_claims_must_be_an_object() -> None:

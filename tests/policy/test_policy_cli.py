@@ -1,5 +1,6 @@
 """`federation policy test` through the real entry point, offline: the exit code is the
-decision (0 allow, 1 deny), `--output json` is for CI, bad input is one line and 2."""
+decision (0 allow, 1 deny), `--output json` is for CI, bad input or a policy the cloud
+would not save is one line and 2."""
 
 from __future__ import annotations
 
@@ -226,7 +227,7 @@ def test_aws_client_ids_are_the_providers_audiences(tmp_path: Path) -> None:
     assert "client ID" in refused.stdout.splitlines()[0]
 
 
-GCP_NAME = "projects/123456789012/locations/global/workloadIdentityPools/agents/providers/oz"
+GCP_NAME = "projects/123456789012/locations/global/workloadIdentityPools/agents/providers/oz-agents"
 
 
 @pytest.mark.parametrize(("team", "exit_code"), [("t1", 0), ("t2", 1)])
@@ -284,3 +285,68 @@ def test_suggest_renders_values_as_the_issuer_does(tmp_path: Path) -> None:
     conditions = json.loads(result.stdout)["Statement"][0]["Condition"]["StringEquals"]
     # A value can never fake a component: its `:` is percent-encoded, as in tokens.
     assert conditions["issuer.example.com:sub"] == "agent_name:x/environment%3Aprod"
+
+
+@pytest.mark.parametrize(
+    ("cloud", "flag", "document", "words"),
+    [
+        (
+            "aws",
+            "--trust-policy",
+            {"Version": "2012-10-17", "Statement": []},
+            "(MalformedPolicyDocument: the trust policy has no Statement)",
+        ),
+        (
+            "azure",
+            "--credential",
+            {**CREDENTIAL, "audiences": [ENTRA, "other"]},
+            "(Federated identity credentials must have exactly one audience: ",
+        ),
+        (
+            "gcp",
+            "--provider",
+            {
+                "name": "projects/1/locations/global/workloadIdentityPools/agents/providers/oz",
+                "oidc": {"issuerUri": ISSUER},
+                "attributeMapping": {"google.subject": "assertion.sub"},
+            },
+            "(INVALID_ARGUMENT: the provider's name: the provider ID 'oz' must be",
+        ),
+    ],
+)
+def test_a_policy_the_cloud_would_not_save_exits_2_not_1(
+    tmp_path: Path, cloud: str, flag: str, document: dict[str, Any], words: str
+) -> None:
+    path = write(tmp_path / "policy.json", document)
+    claims = write(tmp_path / "claims.json", CLAIMS)
+    result = policy("test", cloud, flag, path, "--claims", claims, cwd=tmp_path)
+    message = assert_error_line(result, 2)
+    assert message.startswith("The cloud would refuse to save this policy. ")
+    assert words in message
+
+    as_json = policy(
+        "test", cloud, flag, path, "--claims", claims, "--output", "json", cwd=tmp_path
+    )
+    assert as_json.returncode == 2
+    answer = json.loads(as_json.stdout)
+    assert answer["decision"] == "invalid"
+    assert answer["error"].rstrip(".") in message  # the cloud's own words
+    assert answer["reason"] in message
+
+
+def test_gcp_reads_the_token_header(tmp_path: Path) -> None:
+    name = "projects/123456789012/locations/global/workloadIdentityPools/agents/providers/oz-agents"
+    provider = write(
+        tmp_path / "provider.json",
+        {
+            "name": name,
+            "oidc": {"issuerUri": ISSUER},
+            "attributeMapping": {"google.subject": "assertion.sub"},
+        },
+    )
+    claims = {**CLAIMS, "aud": [f"//iam.googleapis.com/{name}"]}
+    args = ("test", "gcp", "--provider", provider, "--at", NOW, "--token")
+    assert policy(*args, unsigned_token(claims, "ES256"), cwd=tmp_path).returncode == 0
+    refused = policy(*args, unsigned_token(claims, "RS384"), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "GCP STS takes only RS256 or ES256" in refused.stdout.splitlines()[0]

@@ -21,7 +21,9 @@ from tests.support import Agent, LiveServer, start_server
 
 ISSUER = "https://issuer.example.com/oz"  # a path: AWS's provider ARN includes it
 PROVIDER_ARN = "arn:aws:iam::111122223333:oidc-provider/issuer.example.com/oz"
-GCP_PROVIDER = "projects/123456789012/locations/global/workloadIdentityPools/agents/providers/oz"
+GCP_PROVIDER = (
+    "projects/123456789012/locations/global/workloadIdentityPools/agents/providers/oz-agents"
+)
 GCP_AUDIENCE = f"//iam.googleapis.com/{GCP_PROVIDER}"
 TEMPLATES = [
     ["principal"],
