@@ -1,6 +1,6 @@
 """The "hello" baseline: the least an ASGI application can do on our server setup.
 
-Served through :func:`federation.serving.run`, exactly as the issuer is, so that the
+Served through :func:`federation.server.serving.run`, exactly as the issuer is, so that the
 issuer's numbers divided by these say what the issuer itself costs, not the server,
 the loopback network or the load generator.
 
@@ -28,7 +28,7 @@ def create_app() -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from federation import serving
+    from federation.server import serving
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hello", description=__doc__)
     parser.add_argument("--port", type=int, required=True)

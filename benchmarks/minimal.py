@@ -1,7 +1,7 @@
 """The "minimal issuer" baseline: issue-token's essential work and nothing else.
 
 What the issuer cannot avoid doing for one token, written as plainly as Python allows
-and served through :func:`federation.serving.run` exactly as the issuer and hello are:
+and served through :func:`federation.server.serving.run` exactly as the issuer and hello are:
 a FastAPI route with a validated JSON body; the API key's SHA-256 looked up in the
 database; the run read by its id; the workload token's hash compared in constant time;
 an ES256 JWT signed with ``cryptography``; an audit row inserted, group-committed with
@@ -258,7 +258,7 @@ def create_app() -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from federation import serving
+    from federation.server import serving
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.minimal", description=__doc__)
     parser.add_argument("--port", type=int, required=True)

@@ -6,7 +6,7 @@ signature. Both run in one process pinned to one core, in alternation, for a few
 each rate is the median over the rounds, and the ratio is mint / raw (1.0 would be a
 minting path that costs nothing but the signature).
 
-Minting is :meth:`federation.minting.Minter.mint`, the issue path without the store:
+Minting is :meth:`federation.issuing.minting.Minter.mint`, the issue path without the store:
 for a run whose checks have passed, the claims with the rendered subject, then the JWS.
 Raw signing is ``cryptography``'s ECDSA P-256/SHA-256 over the signing input of such a
 token, with the key the issuer signs with, read from its key file.
@@ -33,11 +33,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from benchmarks.pinned import pinned_cpu, run_child
 from federation.clock import SystemClock
-from federation.durations import Grant
-from federation.minting import Minter
-from federation.runtime import open_keyring
+from federation.domain.durations import Grant
+from federation.domain.subjects import SubjectContext, parse_template
+from federation.issuing.minting import Minter
+from federation.server.runtime import open_keyring
 from federation.settings import load_settings
-from federation.subjects import SubjectContext, parse_template
 
 ISSUER = "https://issuer.example.com"
 AUDIENCE = "sts.amazonaws.com"

@@ -3,10 +3,10 @@
 The load runs say how fast issue-token is against hello; they cannot say why. This
 breaks one request down, on the same data and in the same process, into what it does:
 the key's and the run's reads through the issuing port (one call), the checks and claims,
-the signature, the audit row's commit through the group commit; then the whole of the
-issuing pipeline (:class:`federation.issuance.TokenIssuer`), and the whole request through the real
-ASGI application, called directly as an ASGI server would call it (no socket, no HTTP
-parsing), next to hello's the same way. Hence two derived numbers:
+the signature, the audit row's commit through the group commit; then the whole of
+the issuing pipeline (:class:`federation.issuing.pipeline.TokenIssuer`), and the whole
+request through the real ASGI application, called directly as an ASGI server would call
+it (no socket, no HTTP parsing), next to hello's the same way. Hence two derived numbers:
 
 - ``framework``: the ASGI request less the pipeline: routing, validation, middleware
   and the response;
@@ -16,10 +16,10 @@ parsing), next to hello's the same way. Hence two derived numbers:
 
 Every stage is microseconds per operation, the median over rounds of N iterations;
 the stages are interleaved round by round, so that a noisy moment hits them all. The
-issuer's home is new (``federation init``'s :func:`federation.runtime.initialize` in a
+issuer's home is new (``federation init``'s :func:`federation.server.runtime.initialize` in a
 temporary directory), seeded through the library with a user in one team, a personal
 ``federate`` key and a run in progress, and the application is the one a server worker
-builds (:func:`federation.runtime.app_from_environment`).
+builds (:func:`federation.server.runtime.app_from_environment`).
 
 It runs in a child process pinned to one core (``python -m benchmarks.stages
 --database-url URL``, printing one JSON line), like the mint benchmark, so that pinning
@@ -48,13 +48,13 @@ from starlette.types import Message
 from benchmarks.pinned import pinned_cpu, run_child
 from benchmarks.servers import UNLIMITED
 from federation.api.deps import AppContext
-from federation.auth import authenticate, presented_digest
 from federation.clock import SystemClock
-from federation.issuance import IssueRequest, audit_entry
-from federation.runtime import app_from_environment, initialize
+from federation.issuing.pipeline import IssueRequest, audit_entry
+from federation.registry.auth import authenticate, presented_digest
+from federation.server.runtime import app_from_environment, initialize
 from federation.settings import load_settings
 from federation.store import Store
-from federation.testing.seeding import seed_user_run
+from tests.seeding import seed_user_run
 
 ISSUER = "https://issuer.example.com"
 ISSUE_PATH = "/api/v1/federate/issue-token"

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "federation.clock": ("Clock", "ManualClock", "SystemClock"),
-    "federation.durations": ("DurationPolicy", "Grant", "format_duration", "parse_duration"),
+    "federation.domain.durations": ("DurationPolicy", "Grant", "format_duration", "parse_duration"),
     "federation.errors": (
         "AuthenticationRequired",
         "ConfigurationError",
@@ -29,12 +29,17 @@ _EXPORTS = {
         "ResourceUnavailable",
         "VerificationFailed",
     ),
-    "federation.issuance": ("IssueRequest", "TokenIssuer"),
-    "federation.minting": ("IssuedToken",),
+    "federation.issuing.pipeline": ("IssueRequest", "TokenIssuer"),
+    "federation.issuing.minting": ("IssuedToken",),
     "federation.keys": ("FileKeyStore", "KeyStore", "Keyring", "LocalSigner", "Signer"),
     "federation.settings": ("Settings", "load_settings"),
-    "federation.subjects": ("COMPONENTS", "SubjectContext", "SubjectRenderer", "parse_template"),
-    "federation.tokens": ("Claims",),
+    "federation.domain.subjects": (
+        "COMPONENTS",
+        "SubjectContext",
+        "SubjectRenderer",
+        "parse_template",
+    ),
+    "federation.domain.tokens": ("Claims",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -92,7 +97,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from federation.clock import Clock, ManualClock, SystemClock
-    from federation.durations import DurationPolicy, Grant, format_duration, parse_duration
+    from federation.domain.durations import DurationPolicy, Grant, format_duration, parse_duration
+    from federation.domain.subjects import (
+        COMPONENTS,
+        SubjectContext,
+        SubjectRenderer,
+        parse_template,
+    )
+    from federation.domain.tokens import Claims
     from federation.errors import (
         AuthenticationRequired,
         ConfigurationError,
@@ -107,9 +119,7 @@ if TYPE_CHECKING:
         ResourceUnavailable,
         VerificationFailed,
     )
-    from federation.issuance import IssueRequest, TokenIssuer
+    from federation.issuing.minting import IssuedToken
+    from federation.issuing.pipeline import IssueRequest, TokenIssuer
     from federation.keys import FileKeyStore, Keyring, KeyStore, LocalSigner, Signer
-    from federation.minting import IssuedToken
     from federation.settings import Settings, load_settings
-    from federation.subjects import COMPONENTS, SubjectContext, SubjectRenderer, parse_template
-    from federation.tokens import Claims

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from federation import __version__
+from federation._internal.urls import is_loopback
 from federation.errors import (
     BY_STATUS,
     ConfigurationError,
@@ -19,7 +20,6 @@ from federation.errors import (
     ResourceUnavailable,
     for_problem,
 )
-from federation.urls import is_loopback
 
 
 def error_from_response(response: httpx.Response) -> FederationError:

@@ -18,11 +18,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from federation.durations import DurationPolicy, format_duration, parse_duration
+from federation._internal.urls import is_loopback
+from federation.domain.durations import DurationPolicy, format_duration, parse_duration
+from federation.domain.rates import Rate, parse_rate
+from federation.domain.subjects import check_separator
 from federation.errors import ConfigurationError, FederationError
-from federation.rate_limits.buckets import Rate, parse_rate
-from federation.subjects import check_separator
-from federation.urls import is_loopback
 
 # Verifiers' clocks drift; a retired key stays published this long past the last expiry.
 VERIFIER_LEEWAY = timedelta(minutes=5)

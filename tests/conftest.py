@@ -17,11 +17,11 @@ import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from federation.accounts import bootstrap_admin
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.keys import Keyring
-from federation.runtime import open_keyring
+from federation.registry.principals import bootstrap_admin
+from federation.server.runtime import open_keyring
 from federation.settings import Settings, load_settings
 from federation.store import Store
 from tests.support import LiveServer, World, start_server

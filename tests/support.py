@@ -236,13 +236,13 @@ def serve_issuer(home: Path, *, port: int | None = None, **overrides: Any) -> It
     served from a thread on a loopback port chosen before its settings, so that its
     issuer URL names it. Quicker to start than a process; ``cli`` still runs the real
     entry point against it, with the same database and keys."""
-    from federation.accounts import bootstrap_admin
     from federation.api import create_app
     from federation.clock import SystemClock
-    from federation.runtime import open_keyring
+    from federation.registry.principals import bootstrap_admin
+    from federation.server.runtime import open_keyring
     from federation.settings import load_settings
+    from federation.stand_ins.serving import serve
     from federation.store import Store
-    from federation.testing.serving import serve
 
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"

@@ -10,7 +10,18 @@ import orjson
 from fastapi import FastAPI
 
 from federation import __version__
-from federation.api import (
+from federation.api import problems
+from federation.api.deps import AppContext
+from federation.api.lifespan import server_lifespan
+from federation.api.middleware.access_log import AccessLog
+from federation.api.middleware.auth_failures import AuthFailureLimitMiddleware
+from federation.api.middleware.deadlines import DatabaseDeadlineMiddleware
+from federation.api.middleware.documents import DocumentsMiddleware
+from federation.api.middleware.issue_token import IssueTokenShortcut
+from federation.api.middleware.limits import BodyLimitMiddleware, HeaderLimitMiddleware
+from federation.api.middleware.observe import ObserveMiddleware, Observer
+from federation.api.middleware.trace import TraceMiddleware
+from federation.api.routes import (
     api_keys,
     broker,
     federate,
@@ -18,27 +29,19 @@ from federation.api import (
     health,
     keys,
     principals,
-    problems,
     runs,
     tokens,
     wellknown,
 )
-from federation.api import metrics as metrics_api
-from federation.api.access_log import AccessLog
-from federation.api.auth_failures import AuthFailureLimitMiddleware
-from federation.api.deadlines import DatabaseDeadlineMiddleware
-from federation.api.deps import AppContext, TraceMiddleware
-from federation.api.federate import ISSUE_PATH
-from federation.api.lifespan import server_lifespan
-from federation.api.limits import BodyLimitMiddleware, HeaderLimitMiddleware
-from federation.api.metrics import RequestMetrics
-from federation.api.observe import ObserveMiddleware, Observer
+from federation.api.routes import metrics as metrics_api
+from federation.api.routes.federate import ISSUE_PATH
+from federation.api.routes.metrics import RequestMetrics
 from federation.api.upstreams import Upstreams
 from federation.clock import Clock, SystemClock
 from federation.console import console_app
-from federation.issuance import TokenIssuer
+from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
-from federation.metrics import Metrics
+from federation.observability.metrics import Metrics
 from federation.rate_limits import Limits
 from federation.settings import Settings
 from federation.store import Store
@@ -107,13 +110,13 @@ def create_app(
     problems.install(app)
     app.add_middleware(DatabaseDeadlineMiddleware)  # innermost: 503 past the database budget
     # issue-token's endpoint, without the router; its statements keep their own deadlines
-    app.add_middleware(federate.IssueTokenShortcut)
+    app.add_middleware(IssueTokenShortcut)
     app.add_middleware(AuthFailureLimitMiddleware, limit=issuer.limits.auth_failures)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limit=settings.max_header_bytes)
     issuer_path = urlsplit(settings.issuer).path.rstrip("/")
     app.add_middleware(
-        wellknown.DocumentsMiddleware,
+        DocumentsMiddleware,
         context=app.state.context,
         prefixes={"", issuer_path},
     )

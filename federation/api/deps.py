@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -11,14 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from federation.api.observe import note_caller
+from federation.api.middleware.observe import note_caller
 from federation.api.upstreams import Upstreams
-from federation.auth import Caller, authenticate
 from federation.clock import Clock
-from federation.issuance import TokenIssuer
+from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
+from federation.registry.auth import Caller, authenticate
 from federation.settings import Settings
 from federation.store import Store
 
@@ -90,31 +87,3 @@ Context = Annotated[AppContext, Depends(get_context)]
 IssuingCaller = Annotated[Caller, Depends(get_issuing_caller)]
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
-
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
-
-
-# The Oz client sends its W3C trace context under a header of its own name.
-_TRACE_HEADERS = (b"traceparent", b"x-warp-traceparent")
-
-
-class TraceMiddleware:
-    """Gives every request a trace id: W3C ``traceparent``'s when sent (or the Oz
-    client's ``X-Warp-Traceparent``; ``traceparent`` first), else a new one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            found: dict[bytes, str] = {}
-            for name, value in scope["headers"]:
-                if name in _TRACE_HEADERS and name not in found:
-                    match = _TRACEPARENT.fullmatch(value.decode("latin-1").strip())
-                    if match and match.group(1) != "0" * 32:
-                        found[name] = match.group(1)
-                    else:
-                        found[name] = ""
-            trace_id = found.get(b"traceparent") or found.get(b"x-warp-traceparent")
-            scope.setdefault("state", {})["trace_id"] = trace_id or secrets.token_hex(16)
-        await self.app(scope, receive, send)

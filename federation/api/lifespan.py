@@ -17,7 +17,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from federation.issuance import TokenIssuer
+from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
 
 log = logging.getLogger("federation.rotation")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from federation.run_states import RunState
+from federation.domain.run_states import RunState
 
 
 def _printable(value: str) -> str:

@@ -12,7 +12,7 @@ import click
 
 from federation.cli.common import Cli, api_key_option, output_option, paging_options
 from federation.cli.output import emit_json, emit_list, emit_one
-from federation.run_states import RunState
+from federation.domain.run_states import RunState
 
 OUTPUT = output_option("text", "json")
 

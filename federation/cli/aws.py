@@ -317,9 +317,9 @@ def stand_in_aws(
     interrupted; point AWS_ENDPOINT_URL_STS at it. It checks tokens as STS does."""
     import httpx
 
-    from federation.testing.aws_sts import OidcProvider, Role, aws_sts_app
-    from federation.testing.issuers import IssuerKeys
-    from federation.testing.serving import serve
+    from federation.stand_ins.aws_sts import OidcProvider, Role, aws_sts_app
+    from federation.stand_ins.issuers import IssuerKeys
+    from federation.stand_ins.serving import serve
 
     providers = [OidcProvider(issuer, tuple(client_ids)) for issuer in issuers]
     found = []

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-from federation.atomic_files import replace_private
+from federation._internal.files import replace_private
 from federation.cli.common import Cli, GreedyCommand, api_key_option
 from federation.cli.output import emit_json
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.exchange.azure import (
     DEFAULT_AUTHORITY,
     DEFAULT_SCOPE,
@@ -22,7 +23,6 @@ from federation.exchange.azure import (
     mint_assertion,
 )
 from federation.exchange.source import ApiTokenSource
-from federation.tokens import ENTRA_AUDIENCE
 
 
 class _AzureCommand(GreedyCommand):

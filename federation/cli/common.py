@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import click
 
+from federation._internal.urls import is_loopback
 from federation.cli.output import FORMATS
 from federation.client import ApiClient
 from federation.errors import InvalidRequest
-from federation.urls import is_loopback
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,7 +11,7 @@ import click
 
 from federation.cli.common import Cli, GreedyCommand, api_key_option, output_option
 from federation.cli.output import emit_token
-from federation.durations import format_duration, parse_human_duration
+from federation.domain.durations import format_duration, parse_human_duration
 from federation.errors import PolicyRefusal
 
 if TYPE_CHECKING:

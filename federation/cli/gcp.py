@@ -183,8 +183,8 @@ def gcp_credential_config(
     run's WARP_API_KEY and WARP_WORKLOAD_TOKEN stay in the environment, never in the
     file.
     """
-    from federation.atomic_files import replace_public
-    from federation.durations import parse_human_duration
+    from federation._internal.files import replace_public
+    from federation.domain.durations import parse_human_duration
     from federation.exchange import gcp
 
     command = [*_federation_command(), "--url", cli.url, "issue-gcp-token", "--run-id", run_id]
@@ -343,8 +343,8 @@ def stand_in_gcp(
     Prints its base URL on stdout: use BASE/v1/token as the token URL and BASE as the
     impersonation URL base.
     """
-    from federation.testing.gcp_sts import Condition, Provider, gcp_sts_app
-    from federation.testing.serving import serve
+    from federation.stand_ins.gcp_sts import Condition, Provider, gcp_sts_app
+    from federation.stand_ins.serving import serve
 
     condition = None
     if require_team or require_subject_prefix:

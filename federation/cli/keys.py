@@ -37,7 +37,7 @@ def keys() -> None:
 def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
     """Show every signing key: state, times, and where it lives."""
     if local:
-        from federation.api.keys import key_out
+        from federation.api.routes.keys import key_out
 
         keyring = _local_keyring()
         items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]
@@ -123,7 +123,7 @@ def publish(out_dir: Path | None, gcp_jwks: Path | None) -> None:
     every rotation, and at least once per key lead time, so that the published JWKS
     shows a new key before it signs.
     """
-    from federation.publishing import write_gcp_jwks, write_static
+    from federation.server.publishing import write_gcp_jwks, write_static
 
     if out_dir is None and gcp_jwks is None:
         raise click.UsageError("give --out DIR, --gcp-jwks FILE, or both")
@@ -140,7 +140,7 @@ def publish(out_dir: Path | None, gcp_jwks: Path | None) -> None:
 
 def _local_keyring(settings: Any = None) -> Any:
     from federation.clock import SystemClock
-    from federation.runtime import open_keyring
+    from federation.server.runtime import open_keyring
     from federation.settings import load_settings
 
     keyring = open_keyring(settings or load_settings(), SystemClock())

@@ -13,6 +13,7 @@ import click
 
 from federation.cli.common import GreedyCommand
 from federation.cli.output import emit_json
+from federation.domain.subjects import COMPONENTS
 from federation.errors import InvalidPolicy
 from federation.policy.claims import TokenFacts, from_file, from_token, load_json
 from federation.policy.targets import (
@@ -22,7 +23,6 @@ from federation.policy.targets import (
     GcpProvider,
     Target,
 )
-from federation.subjects import COMPONENTS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -303,7 +303,7 @@ def _subject(
 ) -> str:
     """The subject given, or rendered from the template and the run's attributes exactly
     as the issuer renders it."""
-    from federation.subjects import SubjectContext, SubjectRenderer, parse_template
+    from federation.domain.subjects import SubjectContext, SubjectRenderer, parse_template
 
     if subject is not None:
         if template or attributes:

@@ -19,7 +19,7 @@ def init(reset_admin_key: bool) -> None:
     """Create or migrate the database, create missing signing keys, and create the
     bootstrap admin key once. Safe to run again."""
     from federation.clock import SystemClock
-    from federation.runtime import initialize
+    from federation.server.runtime import initialize
     from federation.settings import load_settings
 
     settings = load_settings()
@@ -43,9 +43,10 @@ def init(reset_admin_key: bool) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the issuer (after `federation init`)."""
-    from federation import logs, metrics_files, serving
     from federation.clock import SystemClock
-    from federation.runtime import prepare
+    from federation.observability import logs, metrics_files
+    from federation.server import serving
+    from federation.server.runtime import prepare
     from federation.settings import load_settings
 
     logs.configure()
@@ -66,7 +67,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # NOTE: before the workers exist: they write to this server's own directory
         metrics_files.share(metrics_files.claim(settings.metrics_dir).path)  # locked till exit
     serving.run(
-        "federation.runtime:app_from_environment",
+        "federation.server.runtime:app_from_environment",
         host=settings.host,
         port=settings.port,
         workers=workers,

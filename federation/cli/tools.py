@@ -21,7 +21,7 @@ def _read(token: str) -> str:
 @click.argument("token")
 def decode_command(token: str) -> None:
     """Print a token's header and claims WITHOUT verifying it (TOKEN or - for stdin)."""
-    from federation.verify import decode
+    from federation.keys.verify import decode
 
     decoded = decode(_read(token))
     emit_json({"header": decoded.header, "claims": decoded.claims})
@@ -39,7 +39,7 @@ def decode_command(token: str) -> None:
 @click.pass_obj
 def verify_command(cli: Cli, token: str, audience: str, issuer: str | None, leeway: int) -> None:
     """Verify a token's signature, issuer, audience and lifetime against the live JWKS."""
-    from federation.verify import fetch_issuer_keys, verify
+    from federation.keys.verify import fetch_issuer_keys, verify
 
     raw = _read(token)
     with httpx.Client(timeout=10.0) as client:

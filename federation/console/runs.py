@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from federation.console.web import View, filtered_list, page, section
-from federation.run_states import RunState
+from federation.domain.run_states import RunState
 
 LIST_LIMIT = 50
 FILTERS = ("state", "principal_uid", "environment")

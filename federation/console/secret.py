@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from federation.atomic_files import create_private, refuse_shared
+from federation._internal.files import create_private, refuse_shared
 from federation.errors import ConfigurationError
 from federation.settings import Settings
 

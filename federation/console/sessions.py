@@ -13,7 +13,6 @@ refused. The nonce is replaced at sign-in and sign-out.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -27,19 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from federation._internal.encoding import b64url_decode, b64url_text
+
 SESSION_COOKIE = "federation_console"
 CSRF_COOKIE = "federation_console_csrf"
 COOKIE_PATH = "/console"
 SESSION_LIFETIME = 8 * 3600  # seconds: a working day, then sign in again
 _NONCE_BYTES = 12
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -63,14 +56,14 @@ class SessionCodec:
     def seal(self, api_key: str, now: float | None = None) -> str:
         nonce = secrets.token_bytes(_NONCE_BYTES)
         body = orjson.dumps({"k": api_key, "t": int(now if now is not None else time.time())})
-        return _b64(nonce + self._aead.encrypt(nonce, body, SESSION_COOKIE.encode()))
+        return b64url_text(nonce + self._aead.encrypt(nonce, body, SESSION_COOKIE.encode()))
 
     def open(self, sealed: str | None, now: float | None = None) -> ConsoleSession | None:
         """The session in a cookie, or None for a missing, forged, foreign or old one."""
         if not sealed or len(sealed) > 1024:
             return None
         try:
-            raw = _unb64(sealed)
+            raw = b64url_decode(sealed)
             body = self._aead.decrypt(
                 raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], SESSION_COOKIE.encode()
             )
@@ -86,7 +79,7 @@ class SessionCodec:
         return secrets.token_urlsafe(32)
 
     def csrf_token(self, nonce: str) -> str:
-        return _b64(hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).digest())
+        return b64url_text(hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).digest())
 
     def csrf_valid(self, nonce: str | None, token: str | None) -> bool:
         if not nonce or not token:

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from federation.console.web import View, page, section
+from federation.domain.subjects import COMPONENTS
 from federation.errors import FederationError
-from federation.subjects import COMPONENTS
 
 AUDIENCES = (
     "sts.amazonaws.com",

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation._internal.urls import is_loopback
 from federation.errors import (
     ConfigurationError,
     FederationError,
@@ -29,7 +30,6 @@ from federation.errors import (
     ResourceUnavailable,
 )
 from federation.exchange.source import TokenSource
-from federation.urls import is_loopback
 
 AUDIENCE = "sts.amazonaws.com"
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 43200, 3600
@@ -345,7 +345,7 @@ def _sts_error(
     # NOTE: STS's own words only when they cannot carry the token or another secret.
     unsafe = len(message) > 300 or token in message or _JWT_LIKE.search(message)
     said = "" if unsafe else f": {message.rstrip('.')}"
-    from federation.verify import decode  # joserfc loads only when used
+    from federation.keys.verify import decode  # joserfc loads only when used
 
     try:
         claims = decode(token).claims

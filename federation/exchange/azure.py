@@ -27,7 +27,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from federation._internal.urls import is_loopback
 from federation.clock import Clock, SystemClock
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import (
     FederationError,
     InvalidRequest,
@@ -35,8 +37,6 @@ from federation.errors import (
     ResourceUnavailable,
 )
 from federation.exchange.source import AccessToken, MintedToken, TokenSource
-from federation.tokens import ENTRA_AUDIENCE
-from federation.urls import is_loopback
 
 if TYPE_CHECKING:
     import httpx2

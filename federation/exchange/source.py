@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from federation.client import ApiClient
-from federation.durations import parse_human_duration
+from federation.domain.durations import parse_human_duration
 from federation.errors import InvalidRequest
 
 DEFAULT_URL = "http://127.0.0.1:8080"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from federation.atomic_files import replace_private
+from federation._internal.files import replace_private
 from federation.clock import Clock
 from federation.errors import FederationError
 from federation.exchange.aws import AUDIENCE, SUBJECT_TEMPLATE
@@ -46,7 +46,7 @@ class WebIdentityTokenFile:
 
     def current(self) -> MintedToken | None:
         """The token in the file, read (not verified) for its times; None if unreadable."""
-        from federation.verify import decode  # joserfc loads only when used
+        from federation.keys.verify import decode  # joserfc loads only when used
 
         try:
             token = self.path.read_text(encoding="ascii").strip()

@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from federation.atomic_files import (
+from federation._internal.files import (
     create_private,
     private_directory,
     refuse_shared,

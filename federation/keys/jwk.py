@@ -7,7 +7,7 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from federation.jws import b64url
+from federation._internal.encoding import b64url_text
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
@@ -15,13 +15,9 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 JWK_MEMBERS = ("kty", "alg", "use", "kid", "n", "e", "x", "y", "crv")
 
 
-def _b64(data: bytes) -> str:
-    return b64url(data).decode("ascii")
-
-
 def _uint(value: int, size: int | None = None) -> str:
     length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
-    return _b64(value.to_bytes(length, "big"))
+    return b64url_text(value.to_bytes(length, "big"))
 
 
 def key_members(public_key: PublicKey) -> dict[str, str]:
@@ -40,7 +36,7 @@ def key_members(public_key: PublicKey) -> dict[str, str]:
 def thumbprint(public_key: PublicKey) -> str:
     """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
     canonical = json.dumps(key_members(public_key), sort_keys=True, separators=(",", ":"))
-    return _b64(hashlib.sha256(canonical.encode("ascii")).digest())
+    return b64url_text(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
 def public_jwk(public_key: PublicKey, *, alg: str, kid: str) -> dict[str, str]:

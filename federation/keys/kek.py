@@ -8,13 +8,13 @@ from the database, so a copy of the database alone signs nothing.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from federation._internal.encoding import b64url_decode, b64url_text
 from federation.errors import ConfigurationError
 
 KEK_BYTES = 32
@@ -24,7 +24,7 @@ _CONTEXT = b"federation signing key "
 
 def new_kek() -> str:
     """A fresh KEK, as ``FEDERATION_KEK`` takes it (base64url, 256 bits)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(KEK_BYTES)).decode("ascii").rstrip("=")
+    return b64url_text(secrets.token_bytes(KEK_BYTES))
 
 
 class KeyEncryptionKey:
@@ -36,7 +36,7 @@ class KeyEncryptionKey:
     @classmethod
     def from_text(cls, text: str) -> KeyEncryptionKey:
         try:
-            key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+            key = b64url_decode(text.strip())
         except (ValueError, binascii.Error):
             key = b""
         if len(key) != KEK_BYTES:

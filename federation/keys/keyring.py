@@ -15,8 +15,8 @@ import orjson
 
 from federation.clock import Clock
 from federation.errors import InvalidRequest, ResourceUnavailable
-from federation.jws import header_segment
 from federation.keys.jwk import public_jwk
+from federation.keys.jws import header_segment
 from federation.keys.lifecycle import PUBLISHED, KeyRecord, KeyState, KeyStatus, statuses
 from federation.keys.signers import ALGORITHMS, Signer
 

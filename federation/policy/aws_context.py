@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from federation.tokens import AWS_TAGS_CLAIM
+from federation.domain.tokens import AWS_TAGS_CLAIM
 
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 CLAIM_KEYS = ("aud", "sub", "azp", "amr")

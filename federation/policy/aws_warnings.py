@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from federation.domain.subjects import COMPONENTS
 from federation.policy.aws_conditions import Chunk, glob_matches
 from federation.policy.aws_context import CLAIM_KEYS, KeyKind, RequestContext
 from federation.policy.aws_document import Condition, Statement
 from federation.policy.prefixes import explain, glob_trap
-from federation.subjects import COMPONENTS
 
 _SHAPES = (*COMPONENTS, "user", "service_account")
 _FOREIGN = {

@@ -22,9 +22,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import InvalidPolicy
 from federation.policy.result import Check, Evaluation, allow, deny
-from federation.tokens import ENTRA_AUDIENCE
 
 
 class _Check(Protocol):

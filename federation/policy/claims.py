@@ -23,7 +23,7 @@ class TokenFacts:
 
 def from_token(token: str) -> TokenFacts:
     """The token's claims, unverified: the tester predicts, a cloud verifies."""
-    from federation.verify import decode  # NOTE: lazily: verify loads joserfc
+    from federation.keys.verify import decode  # NOTE: lazily: verify loads joserfc
 
     decoded = decode(token)
     return TokenFacts(claims=decoded.claims, header=decoded.header, signed=True)

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from federation.domain.subjects import GCP_SUBJECT_LIMIT
+from federation.domain.tokens import CLAIMS_SUPPORTED
 from federation.policy import gcp_cel
 from federation.policy.prefixes import explain, open_ended
 from federation.policy.result import Check
-from federation.subjects import GCP_SUBJECT_LIMIT
-from federation.tokens import CLAIMS_SUPPORTED
 
 SUBJECT = "google.subject"
 GROUPS = "google.groups"

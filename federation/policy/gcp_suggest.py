@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from federation.domain.subjects import COMPONENTS, GCP_SUBJECT_LIMIT
 from federation.errors import InvalidRequest
 from federation.policy import gcp_cel
 from federation.policy.gcp_names import ProviderName, is_project_number
-from federation.subjects import COMPONENTS, GCP_SUBJECT_LIMIT
 
 # Claims worth a custom attribute of their own: an IAM binding can name them.
 ATTRIBUTE_CLAIMS = ("environment", "agent_name")

@@ -13,7 +13,8 @@ One backend serves every limit of an application:
 
 from __future__ import annotations
 
-from federation.rate_limits.buckets import ALLOWED, Buckets, Decision, Rate, parse_rate
+from federation.domain.rates import Rate, parse_rate
+from federation.rate_limits.buckets import ALLOWED, Buckets, Decision
 from federation.rate_limits.in_process import InProcessBuckets
 from federation.rate_limits.limits import Limits, RateLimit
 

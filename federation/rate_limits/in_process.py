@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from federation.rate_limits.buckets import Decision, Rate, refilled, taken
+from federation.domain.rates import Rate
+from federation.rate_limits.buckets import Decision, refilled, taken
 
 # A bucket refills within burst / rate seconds, so few buckets are short of tokens at
 # any moment; this many is about 20 MB, and the least recently used beyond go first.

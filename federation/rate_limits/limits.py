@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from federation.domain.rates import Rate
 from federation.errors import RateLimited
-from federation.rate_limits.buckets import Buckets, Rate
+from federation.rate_limits.buckets import Buckets
 from federation.rate_limits.in_process import InProcessBuckets
 
 if TYPE_CHECKING:

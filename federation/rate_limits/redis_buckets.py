@@ -24,7 +24,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from federation.rate_limits.buckets import ALLOWED, Decision, Rate
+from federation.domain.rates import Rate
+from federation.rate_limits.buckets import ALLOWED, Decision
 
 log = logging.getLogger("federation.rate_limits")
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from federation.atomic_files import create_private
+from federation._internal.files import create_private
 from federation.errors import ConfigurationError, Conflict, ResourceUnavailable
 from federation.store import deadlines
 from federation.store.write_lock import NoWriteLock, WriteLock, write_lock

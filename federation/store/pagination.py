@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from federation._internal.encoding import b64url_decode, b64url_text
 from federation.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -44,12 +44,12 @@ _MAX_SEQ = 2**63 - 1
 def encode_cursor(position: int | str) -> str:
     """An opaque cursor for a ``seq`` (int) or a string key."""
     kind = "seq" if isinstance(position, int) else "key"
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+    return b64url_text(f"{kind}:{position}".encode())
 
 
 def _decode(cursor: str, kind: str) -> str:
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        text = b64url_decode(cursor).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
         text = ""
     prefix, _, value = text.partition(":")

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from federation.api import create_app
 from federation.clock import ManualClock
-from federation.json_logs import JsonFormatter
 from federation.keys import Keyring
-from federation.logs import ACCESS_LOGGER
+from federation.observability.json_logs import JsonFormatter
+from federation.observability.logs import ACCESS_LOGGER
 from federation.settings import Settings
 from federation.store import Store
 from tests.api.test_errors import AWS, ISSUE, assert_problem

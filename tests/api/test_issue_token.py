@@ -20,10 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from freezegun import freeze_time
 
-from federation.accounts import bootstrap_admin
 from federation.api import create_app
 from federation.clock import ManualClock
-from federation.runtime import open_keyring
+from federation.registry.principals import bootstrap_admin
+from federation.server.runtime import open_keyring
 from federation.settings import Settings
 from federation.store import Store
 from tests.conftest import make_settings

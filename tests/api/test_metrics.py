@@ -14,7 +14,7 @@ from federation.api import create_app
 from federation.clock import ManualClock
 from federation.keys import Keyring
 from federation.keys.lifecycle import PUBLISHED
-from federation.metrics import audience_label
+from federation.observability.metrics import audience_label
 from federation.settings import Settings
 from federation.store import Store
 from tests.api.test_errors import AWS, GCP, ISSUE, assert_problem

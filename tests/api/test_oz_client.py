@@ -36,8 +36,8 @@ from graphql import (
 
 from federation import __version__
 from federation.api import create_app
-from federation.api.graphql import SCHEMA
-from federation.api.graphql_schema import SDL
+from federation.api.routes.graphql import SCHEMA
+from federation.api.routes.graphql_schema import SDL
 from federation.clock import ManualClock
 from federation.keys import Keyring
 from federation.rate_limits import InProcessBuckets, Limits

@@ -19,11 +19,11 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from federation.accounts import bootstrap_admin
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.keys import Keyring, KeyState
-from federation.runtime import open_keyring
+from federation.registry.principals import bootstrap_admin
+from federation.server.runtime import open_keyring
 from federation.store import Store
 from tests.conftest import make_settings
 from tests.support import World

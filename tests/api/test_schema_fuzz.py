@@ -28,7 +28,7 @@ from federation import errors
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.errors import DOCS_PREFIX, FederationError
-from federation.runtime import open_keyring
+from federation.server.runtime import open_keyring
 from federation.settings import Settings
 from federation.store import Store
 from tests.conftest import START, make_settings

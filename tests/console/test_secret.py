@@ -41,7 +41,7 @@ def test_the_setting_wins_and_must_be_long_enough(tmp_path: Path) -> None:
 
 def test_init_makes_it(tmp_path: Path) -> None:
     from federation.clock import SystemClock
-    from federation.runtime import initialize
+    from federation.server.runtime import initialize
 
     settings = make_settings(tmp_path)
     initialize(settings, SystemClock())

@@ -27,9 +27,9 @@ from federation.client import ApiClient
 from federation.clock import Clock
 from federation.exchange import aws
 from federation.exchange.source import ApiTokenSource
-from federation.testing.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
-from federation.testing.issuers import IssuerKeys
-from federation.testing.serving import serve
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
+from federation.stand_ins.issuers import IssuerKeys
+from federation.stand_ins.serving import serve
 from tests.cli.helpers import Admin
 from tests.support import Agent, LiveServer
 

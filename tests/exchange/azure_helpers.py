@@ -23,12 +23,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from federation.client import ApiClient
 from federation.clock import Clock
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import FederationError
 from federation.exchange.source import ApiTokenSource
-from federation.testing.entra import EntraStandIn, FederatedCredential
-from federation.testing.issuers import IssuerKeys
-from federation.testing.serving import serve
-from federation.tokens import ENTRA_AUDIENCE
+from federation.stand_ins.entra import EntraStandIn, FederatedCredential
+from federation.stand_ins.issuers import IssuerKeys
+from federation.stand_ins.serving import serve
 from tests.cli.helpers import Admin, verify_with_pyjwt
 from tests.support import Agent, LiveServer, start_server
 

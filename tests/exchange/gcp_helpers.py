@@ -15,9 +15,9 @@ import httpx
 from federation.client import ApiClient
 from federation.clock import Clock
 from federation.exchange.source import ApiTokenSource
-from federation.testing.gcp_sts import GcpStandIn, Provider, gcp_sts_app
-from federation.testing.issuers import IssuerKeys
-from federation.testing.serving import serve
+from federation.stand_ins.gcp_sts import GcpStandIn, Provider, gcp_sts_app
+from federation.stand_ins.issuers import IssuerKeys
+from federation.stand_ins.serving import serve
 from tests.cli.helpers import Admin, verify_with_pyjwt
 from tests.support import Agent, LiveServer, federation_command
 

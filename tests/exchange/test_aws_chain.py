@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from moto import mock_aws
 
 from federation.cli import cli
-from federation.testing.aws_sts import AwsSts, OidcProvider
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider
 from tests.cli.helpers import assert_error_line, verify_with_pyjwt
 from tests.exchange.aws_helpers import (
     ROLE_ARN,

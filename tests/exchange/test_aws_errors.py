@@ -19,7 +19,7 @@ from federation.errors import (
 )
 from federation.exchange import aws
 from federation.exchange.source import ApiTokenSource, MintedToken
-from federation.testing.aws_sts import AwsSts, OidcProvider, Role
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role
 from tests.cli.helpers import Admin
 from tests.exchange.aws_helpers import (
     ACCOUNT,

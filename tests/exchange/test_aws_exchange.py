@@ -14,7 +14,7 @@ import pytest
 
 from federation.errors import ConfigurationError, InvalidRequest, NotAuthorized
 from federation.exchange import aws
-from federation.testing.aws_sts import AwsSts, OidcProvider
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider
 from tests.cli.helpers import verify_with_pyjwt
 from tests.exchange.aws_helpers import (
     ACCOUNT,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from federation.testing.aws_sts import AwsSts, OidcProvider, Role, string_like
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, string_like
 from tests.exchange.aws_helpers import (
     ACCOUNT,
     ROLE_ARN,

@@ -14,8 +14,8 @@ import jwt
 import pytest
 
 from federation.clock import ManualClock
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import EXIT_NOPERM, EXIT_TEMPFAIL, EXIT_USAGE
-from federation.tokens import ENTRA_AUDIENCE
 from tests.cli.helpers import Admin, assert_error_line, verify_with_pyjwt
 from tests.exchange.azure_helpers import (
     CLIENT,

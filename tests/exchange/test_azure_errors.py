@@ -14,6 +14,7 @@ import httpx2
 import pytest
 
 from federation.clock import ManualClock
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import (
     FederationError,
     InvalidRequest,
@@ -27,7 +28,6 @@ from federation.exchange.azure import (
     token_endpoint,
 )
 from federation.exchange.source import AccessToken, MintedToken
-from federation.tokens import ENTRA_AUDIENCE
 from tests.exchange.azure_helpers import CLIENT, SCOPE, TENANT, upstream
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from federation.clock import ManualClock
+from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import (
     InvalidRequest,
     NotAuthorized,
@@ -18,8 +19,7 @@ from federation.errors import (
 )
 from federation.exchange.azure import client_credentials_token
 from federation.exchange.source import AccessToken
-from federation.testing.entra import FederatedCredential
-from federation.tokens import ENTRA_AUDIENCE
+from federation.stand_ins.entra import FederatedCredential
 from tests.cli.helpers import Admin
 from tests.exchange.azure_helpers import (
     CLIENT,

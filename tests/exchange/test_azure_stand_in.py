@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from federation.testing.entra import EntraStandIn, FederatedCredential, entra_app
-from federation.testing.serving import serve
-from federation.tokens import ENTRA_AUDIENCE
+from federation.domain.tokens import ENTRA_AUDIENCE
+from federation.stand_ins.entra import EntraStandIn, FederatedCredential, entra_app
+from federation.stand_ins.serving import serve
 from tests.exchange.azure_helpers import CLIENT, SCOPE, TENANT, running_entra
 from tests.support import free_port
 

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from federation.testing.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
-from federation.testing.gcp_sts import GcpStandIn, Provider, gcp_sts_app
-from federation.testing.issuers import IssuerKeys
-from federation.testing.serving import serve
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
+from federation.stand_ins.gcp_sts import GcpStandIn, Provider, gcp_sts_app
+from federation.stand_ins.issuers import IssuerKeys
+from federation.stand_ins.serving import serve
 from tests.cli.helpers import Admin
 from tests.exchange.gcp_helpers import POOL, PROVIDER
 from tests.support import Agent, LiveServer, free_port, serve_issuer

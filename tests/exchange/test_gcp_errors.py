@@ -18,7 +18,7 @@ from federation.errors import (
     ResourceUnavailable,
 )
 from federation.exchange import gcp
-from federation.testing.gcp_sts import Condition
+from federation.stand_ins.gcp_sts import Condition
 from tests.exchange.gcp_helpers import (
     OTHER_SERVICE_ACCOUNT,
     PROVIDER,

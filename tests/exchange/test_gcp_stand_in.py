@@ -20,9 +20,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from federation.clock import ManualClock
-from federation.testing.gcp_sts import Condition, Provider, gcp_sts_app
-from federation.testing.issuers import IssuerKeys
-from federation.testing.serving import serve
+from federation.stand_ins.gcp_sts import Condition, Provider, gcp_sts_app
+from federation.stand_ins.issuers import IssuerKeys
+from federation.stand_ins.serving import serve
 from tests.exchange.gcp_helpers import CLOUD_PLATFORM, POOL, PROVIDER, SERVICE_ACCOUNT
 from tests.support import free_port
 

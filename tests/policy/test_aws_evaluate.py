@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from federation.domain.tokens import AWS_TAGS_CLAIM
 from federation.errors import InvalidPolicy, InvalidRequest
 from federation.policy import aws
 from federation.policy.aws_context import SOURCE_IDENTITY_CLAIM
-from federation.tokens import AWS_TAGS_CLAIM
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 HOST = "issuer.example.com"

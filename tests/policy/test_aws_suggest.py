@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from federation.domain.tokens import AWS_TAGS_CLAIM
 from federation.errors import InvalidRequest
 from federation.policy import aws
-from federation.tokens import AWS_TAGS_CLAIM
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 PROVIDER = "arn:aws:iam::111122223333:oidc-provider/issuer.example.com"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from federation.domain.subjects import SubjectContext, SubjectRenderer
 from federation.errors import InvalidRequest
 from federation.policy import gcp
-from federation.subjects import SubjectContext, SubjectRenderer
 
 NUMBER = "123456789012"
 POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/agents"

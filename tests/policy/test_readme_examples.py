@@ -19,8 +19,8 @@ from federation.policy.claims import from_file
 from federation.policy.gcp_names import ProviderName, is_project_number
 from federation.policy.result import Decision
 from federation.policy.targets import AwsTrustPolicy, AzureCredential, GcpProvider, Target
-from federation.testing.entra import FederatedCredential
-from federation.testing.gcp_sts import Provider as GcpStandInProvider
+from federation.stand_ins.entra import FederatedCredential
+from federation.stand_ins.gcp_sts import Provider as GcpStandInProvider
 from tests.support import federation_command
 
 ROOT = Path(__file__).resolve().parents[2]

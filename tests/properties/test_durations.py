@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.durations import format_duration, parse_duration
+from federation.domain.durations import format_duration, parse_duration
 from federation.errors import InvalidRequest
 
 # The largest duration the grammar can write: 6 digits of hours, then 59m59s.

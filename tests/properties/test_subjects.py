@@ -22,8 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from federation.errors import InvalidRequest
-from federation.subjects import (
+from federation.domain.subjects import (
     COMPONENTS,
     SEPARATOR_CHOICES,
     SubjectContext,
@@ -32,6 +31,7 @@ from federation.subjects import (
     encode_value,
     parse_template,
 )
+from federation.errors import InvalidRequest
 
 PROPERTY = settings(
     max_examples=300,

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation import accounts
-from federation.auth import Caller, authenticate
 from federation.clock import ManualClock
-from federation.issuance import TokenIssuer
-from federation.run_states import RunState
-from federation.runtime import open_keyring
+from federation.domain.run_states import RunState
+from federation.issuing.pipeline import TokenIssuer
+from federation.registry import principals as accounts
+from federation.registry.auth import Caller, authenticate
+from federation.server.runtime import open_keyring
 from federation.store import Store
 from federation.store.issuing import issue_store
-from federation.testing.seeding import seed_user_run
 from tests.conftest import make_settings
+from tests.seeding import seed_user_run
 
 
 def admin_caller(store: Store, clock: ManualClock) -> Caller:

@@ -10,10 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 
-from federation import jws
 from federation.clock import ManualClock
 from federation.errors import ConfigurationError
-from federation.keys import Keyring, KeyState
+from federation.keys import Keyring, KeyState, jws
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.kek import KeyEncryptionKey, new_kek
 from federation.keys.sealed import SealedMaterial

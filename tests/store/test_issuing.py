@@ -15,9 +15,8 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from federation import runs
-from federation.auth import Caller, authenticate, caller_of, secret_hash
 from federation.clock import ManualClock
+from federation.domain.run_states import RunState
 from federation.errors import (
     AuthenticationRequired,
     NotAuthorized,
@@ -25,8 +24,9 @@ from federation.errors import (
     ResourceNotFound,
     ResourceUnavailable,
 )
-from federation.issuance import IssueRequest, TokenIssuer
-from federation.run_states import RunState
+from federation.issuing.pipeline import IssueRequest, TokenIssuer
+from federation.registry import runs
+from federation.registry.auth import Caller, authenticate, caller_of, secret_hash
 from federation.store import Store
 from federation.store.issuing import AuditEntry, GroupCommit, IssueStore, issue_store
 from federation.store.issuing.port import CALLER_QUERY, RUN_QUERY

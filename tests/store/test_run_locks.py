@@ -6,11 +6,11 @@ import asyncio
 import threading
 from pathlib import Path
 
-from federation import runs
 from federation.clock import ManualClock
+from federation.domain.run_states import RunState
 from federation.errors import FederationError, OperationNotSupported
-from federation.issuance import IssueRequest
-from federation.run_states import RunState
+from federation.issuing.pipeline import IssueRequest
+from federation.registry import runs
 from federation.store import Store
 from tests.store.seeding import seed, token_issuer
 

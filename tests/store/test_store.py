@@ -13,9 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from federation import accounts, runs
-from federation.auth import authenticate
 from federation.clock import ManualClock
+from federation.domain.run_states import RunState
 from federation.errors import (
     AuthenticationRequired,
     ConfigurationError,
@@ -25,9 +24,11 @@ from federation.errors import (
     ResourceNotFound,
     ResourceUnavailable,
 )
-from federation.issuance import IssueRequest
-from federation.minting import IssuedToken
-from federation.run_states import RunState
+from federation.issuing.minting import IssuedToken
+from federation.issuing.pipeline import IssueRequest
+from federation.registry import principals as accounts
+from federation.registry import runs
+from federation.registry.auth import authenticate
 from federation.store import PageRequest, Store
 from federation.store.models import ApiKey, Base, Principal, Run
 from federation.store.models import IssuedToken as AuditRow

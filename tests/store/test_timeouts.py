@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from federation.clock import ManualClock
 from federation.errors import ResourceUnavailable
-from federation.issuance import IssueRequest
+from federation.issuing.pipeline import IssueRequest
 from federation.store import Store
 from federation.store.deadlines import (
     SERVER_STATEMENT_TIMEOUT_MS,

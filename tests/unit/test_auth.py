@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from federation import accounts
-from federation.auth import (
+from federation.clock import ManualClock
+from federation.errors import AuthenticationRequired, InvalidRequest, NotAuthorized
+from federation.registry import principals as accounts
+from federation.registry.auth import (
     LAST_USED_RESOLUTION,
     Caller,
     Scope,
@@ -22,8 +24,6 @@ from federation.auth import (
     secret_hash,
     secret_matches,
 )
-from federation.clock import ManualClock
-from federation.errors import AuthenticationRequired, InvalidRequest, NotAuthorized
 from federation.store import Store
 from federation.store.models import ApiKey
 

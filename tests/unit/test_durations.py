@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.durations import DurationPolicy, format_duration, parse_duration
+from federation.domain.durations import DurationPolicy, format_duration, parse_duration
 from federation.errors import InvalidRequest
 
 

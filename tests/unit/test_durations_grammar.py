@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.durations import MAX_REQUEST_SECONDS, parse_duration, parse_human_duration
+from federation.domain.durations import MAX_REQUEST_SECONDS, parse_duration, parse_human_duration
 from federation.errors import InvalidRequest
 
 MINUTE, HOUR, DAY, WEEK = 60, 3600, 86_400, 7 * 86_400

@@ -12,6 +12,7 @@ from federation.errors import (
     FederationError,
     HeadersTooLarge,
     InternalError,
+    InvalidPolicy,
     InvalidRequest,
     MethodNotAllowed,
     NotAuthorized,
@@ -63,7 +64,24 @@ def test_table_covers_every_error_class() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, FederationError)
     }
-    assert declared == {row[0] for row in TABLE} | {FederationError}
+    assert declared == {row[0] for row in TABLE} | {FederationError, InvalidPolicy}
+
+
+def test_an_invalid_policy_is_a_usage_error_naming_the_clouds_error() -> None:
+    error = InvalidPolicy("MalformedPolicyDocument", "Effect must be Allow or Deny")
+    assert isinstance(error, InvalidRequest)
+    assert (error.code, error.status, error.retryable, error.exit_status) == (
+        "invalid_request",
+        400,
+        False,
+        2,
+    )
+    assert error.detail == "MalformedPolicyDocument: Effect must be Allow or Deny"
+    assert error.to_dict() == {
+        "decision": "invalid",
+        "error": "MalformedPolicyDocument",
+        "reason": error.detail,
+    }
 
 
 def test_hierarchy() -> None:

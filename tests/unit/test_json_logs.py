@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from federation.json_logs import BATCH_BYTES, JsonLinesHandler
+from federation.observability.json_logs import BATCH_BYTES, JsonLinesHandler
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from joserfc.jwk import ECKey, RSAKey
 from jwt.types import Options
 
-from federation import jws
-from federation.keys import LocalSigner
+from federation._internal import encoding
+from federation.keys import LocalSigner, jws
 from federation.keys.jwk import JWK_MEMBERS, public_jwk, thumbprint
 from federation.keys.signers import PrivateKey, algorithm_of, es256_raw, generate_private_key
 
@@ -213,7 +213,7 @@ def test_pyjwt_rejects_a_tampered_payload(alg: str, es_key: PrivateKey, rs_key: 
     signer = signer_for(alg, es_key, rs_key)
     header, _, signature = jws.encode(CLAIMS, signer).split(".")
     forged = {**CLAIMS, "sub": "teams:t1/environment:prod"}
-    payload = jws.b64url(json.dumps(forged).encode()).decode()
+    payload = encoding.b64url(json.dumps(forged).encode()).decode()
     with pytest.raises(jwt.InvalidSignatureError):
         verify(f"{header}.{payload}.{signature}", signer, alg)
 
@@ -226,7 +226,7 @@ def test_pyjwt_rejects_a_tampered_signature(
     header, payload, signature = jws.encode(CLAIMS, signer).split(".")
     raw = bytearray(b64url_decode(signature))
     raw[len(raw) // 2] ^= 0x01
-    flipped = jws.b64url(bytes(raw)).decode()
+    flipped = encoding.b64url(bytes(raw)).decode()
     with pytest.raises(jwt.InvalidSignatureError):
         verify(f"{header}.{payload}.{flipped}", signer, alg)
 
@@ -321,4 +321,4 @@ def test_es256_raw_refuses_what_is_no_signature(der: bytes) -> None:
 @pytest.mark.parametrize("size", range(0, 70))
 def test_b64url_is_unpadded_urlsafe_base64(size: int) -> None:
     data = bytes((index * 37 + size) % 256 for index in range(size))
-    assert jws.b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=")
+    assert encoding.b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=")

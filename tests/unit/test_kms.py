@@ -29,7 +29,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.kms.models import KmsBackend
 from sqlalchemy import select
 
-from federation import jws
+from federation._internal import encoding
 from federation.clock import ManualClock
 from federation.errors import (
     ConfigurationError,
@@ -37,6 +37,7 @@ from federation.errors import (
     InternalError,
     ResourceUnavailable,
 )
+from federation.keys import jws
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.jwk import PublicKey, thumbprint
 from federation.keys.kms import MAX_SIGNING_INPUT, KmsMaterial, kms_client
@@ -166,7 +167,7 @@ def test_es256_signatures_are_r_s_even_when_kms_der_has_a_short_integer() -> Non
     assert isinstance(private, ec.EllipticCurvePrivateKey)
     client = kms_client(REGION, None)
     signer = KmsMaterial(client).open(row_for(private.public_key(), MISSING_ARN))
-    signing_input = jws.header_segment(signer) + b"." + jws.b64url(orjson.dumps(CLAIMS))
+    signing_input = jws.header_segment(signer) + b"." + encoding.b64url(orjson.dumps(CLAIMS))
     while True:
         der = private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
         if decode_dss_signature(der)[0] < 2**248:

@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from federation.accounts import bootstrap_admin
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.kms import KmsMaterial
-from federation.runtime import open_keyring
+from federation.registry.principals import bootstrap_admin
+from federation.server.runtime import open_keyring
 from federation.store import Store
 from tests.conftest import make_settings
 from tests.support import World

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import values
 
-from federation import metrics_files
 from federation.clock import ManualClock
 from federation.keys import Keyring
-from federation.metrics import Metrics
-from federation.metrics_files import LOCK, Claimed, claim
+from federation.observability import metrics_files
+from federation.observability.metrics import Metrics
+from federation.observability.metrics_files import LOCK, Claimed, claim
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ import pytest
 from jwt.types import Options
 
 from federation.clock import ManualClock, SystemClock, seconds
-from federation.durations import Grant
+from federation.domain.durations import Grant
+from federation.domain.subjects import SubjectContext, parse_template
+from federation.domain.tokens import Claims
 from federation.errors import InvalidRequest, ResourceUnavailable
+from federation.issuing.minting import IssuedToken, Minter, Prepared
 from federation.keys import Keyring
-from federation.minting import IssuedToken, Minter, Prepared
 from federation.settings import Settings
-from federation.subjects import SubjectContext, parse_template
-from federation.tokens import Claims
 
 AUDIENCE = "sts.amazonaws.com"
 GCP_AUDIENCE = (

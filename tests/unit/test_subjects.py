@@ -8,8 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from federation.errors import InvalidRequest
-from federation.subjects import (
+from federation.domain.subjects import (
     COMPONENTS,
     SubjectContext,
     SubjectRenderer,
@@ -18,6 +17,7 @@ from federation.subjects import (
     encode_value,
     parse_template,
 )
+from federation.errors import InvalidRequest
 
 FULL = SubjectContext(
     principal_type="user",

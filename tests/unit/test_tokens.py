@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation import tokens
-from federation.errors import InvalidRequest
-from federation.tokens import (
+from federation.domain import tokens
+from federation.domain.tokens import (
     CLAIMS_SUPPORTED,
     MAX_AUDIENCE_LENGTH,
     Claims,
@@ -25,6 +24,7 @@ from federation.tokens import (
     check_audience,
     new_jti,
 )
+from federation.errors import InvalidRequest
 
 JTI_ALPHABET = string.ascii_letters + string.digits + "-_"
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Dialect
 
-from federation.run_states import FINISHED
+from federation.domain.run_states import FINISHED
 from federation.store.database import Store, database_path
 from federation.store.deadlines import STATEMENT_DEADLINE
 from federation.store.issuing.compiled import DirectStatement, translated

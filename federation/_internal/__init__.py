@@ -1,0 +1,1 @@
+"""Private helpers shared by the wings: not part of the library's surface."""

@@ -1,0 +1,76 @@
+"""API keys: admins manage all; a user manages their own personal keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.listing import Paging, list_out
+from federation.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Identifier,
+    ListOut,
+    Lookup,
+)
+from federation.registry import principals as accounts
+from federation.registry.auth import mask
+from federation.store.models import ApiKey
+
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+
+
+def api_key_out(row: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        principal_uid=row.principal_uid,
+        scopes=list(row.scopes),
+        masked_key=mask(row.last4),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+@router.post("", status_code=201, summary="Create an API key (the raw key is shown once)")
+def create_api_key(
+    body: ApiKeyCreate, context: Context, session: DbSession, caller: CurrentCaller
+) -> ApiKeyCreated:
+    created = accounts.create_api_key(
+        session,
+        caller,
+        name=body.name,
+        type=body.type,
+        principal_uid=body.principal_uid,
+        scopes=body.scopes,
+        expires_in=body.expires_in,
+        now=context.clock.now(),
+    )
+    return ApiKeyCreated(**api_key_out(created.row).model_dump(), key=created.raw)
+
+
+@router.get("", summary="List API keys, newest first")
+def list_api_keys(
+    session: DbSession,
+    caller: CurrentCaller,
+    page: Paging,
+    principal_uid: Annotated[Identifier | None, Query()] = None,
+) -> ListOut[ApiKeyOut]:
+    return list_out(accounts.list_api_keys(session, caller, page, principal_uid), api_key_out)
+
+
+@router.delete(
+    "/{key_id}", status_code=204, response_class=Response, summary="Delete an API key at once"
+)
+def delete_api_key(
+    context: Context,
+    session: DbSession,
+    caller: CurrentCaller,
+    key_id: Annotated[Lookup, Path()],
+) -> None:
+    accounts.delete_api_key(session, caller, key_id, context.clock.now())

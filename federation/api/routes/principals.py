@@ -1,0 +1,86 @@
+"""Principals (admin) and ``whoami`` (any key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from federation.api.deps import Context, CurrentCaller, DbSession
+from federation.api.listing import Paging, list_out
+from federation.api.schemas import (
+    Identifier,
+    KeySummary,
+    ListOut,
+    PrincipalCreate,
+    PrincipalOut,
+    WhoAmI,
+)
+from federation.registry import principals as accounts
+from federation.registry.auth import Scope, mask
+from federation.store.models import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["principals"])
+
+
+def principal_out(row: Principal) -> PrincipalOut:
+    return PrincipalOut(
+        type=row.type,
+        uid=row.uid,
+        email=row.email,
+        display_name=row.display_name,
+        teams=list(row.teams),
+        created_at=row.created_at,
+    )
+
+
+@router.get("/whoami", summary="The principal and key behind this request")
+def whoami(caller: CurrentCaller) -> WhoAmI:
+    return WhoAmI(
+        type=caller.principal_type,
+        uid=caller.principal_uid,
+        display_name=caller.display_name,
+        email=caller.email,
+        teams=list(caller.teams),
+        scopes=sorted(caller.scopes),
+        key=KeySummary(
+            id=caller.key_id,
+            name=caller.key_name,
+            type=caller.key_type,
+            masked_key=mask(caller.key_last4),
+            expires_at=caller.key_expires_at,
+        ),
+    )
+
+
+@router.post("/principals", status_code=201, summary="Create a user or service account")
+def create_principal(
+    body: PrincipalCreate, context: Context, session: DbSession, caller: CurrentCaller
+) -> PrincipalOut:
+    caller.require(Scope.ADMIN)
+    row = accounts.create_principal(
+        session,
+        type=body.type,
+        uid=body.uid,
+        email=body.email,
+        display_name=body.display_name,
+        teams=body.teams,
+        now=context.clock.now(),
+    )
+    return principal_out(row)
+
+
+@router.get("/principals", summary="List principals, newest first")
+def list_principals(
+    session: DbSession, caller: CurrentCaller, page: Paging
+) -> ListOut[PrincipalOut]:
+    caller.require(Scope.ADMIN)
+    return list_out(accounts.list_principals(session, page), principal_out)
+
+
+@router.get("/principals/{uid}", summary="One principal")
+def get_principal(
+    session: DbSession, caller: CurrentCaller, uid: Annotated[Identifier, Path()]
+) -> PrincipalOut:
+    caller.require(Scope.ADMIN)
+    return principal_out(accounts.get_principal(session, uid))

@@ -1,0 +1,410 @@
+"""A local stand-in for AWS STS ``AssumeRoleWithWebIdentity``, which boto3 talks to.
+
+It speaks STS's query protocol (a form POST; XML answers and XML ``ErrorResponse``
+bodies, as botocore parses them) and checks a token the way STS does before it answers:
+a registered provider whose URL equals ``iss`` byte for byte, the signature through
+discovery and JWKS with AWS's algorithms, ``aud`` among the provider's client IDs,
+``exp`` (with the five minutes of clock skew AWS allows, as the tester does) and
+``iat``, the role's ``sub`` pattern (StringLike), ``sts:TagSession`` when the token
+carries session tags, and the request's limits. Refusals carry STS's codes and, where
+they are known, its messages. Credentials are random and fake.
+
+Not AWS: a role here is one trust statement (provider, ``sub`` pattern, TagSession), not
+a policy document; nothing signs requests, and the credentials work nowhere but in
+tests (moto accepts any). What AWS does where its documentation is silent (the order of
+the checks, leeway on ``iat``/``nbf``, the error for a tag over the limits) is a guess,
+marked so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import string
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from federation.clock import Clock, SystemClock
+from federation.policy.aws_token import EXPIRY_SKEW
+from federation.stand_ins.issuers import AWS_ALGORITHMS, IssuerKeys, TokenRejected, verify_jwt
+
+log = logging.getLogger("federation.stand_in.aws_sts")
+
+NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+VERSION = "2011-06-15"
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_ROLE_ARN = re.compile(
+    r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)", re.ASCII
+)
+_POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[\w+=,.@/-]+", re.ASCII)
+_POLICY_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
+_TAG_TEXT = re.compile(r"[\w .:/=+\-@]*")
+_UPPER = string.ascii_uppercase + string.digits
+_STATUS = {"AccessDenied": 403, "RegionDisabledException": 403, "IDPRejectedClaim": 403}
+NO_KEY = (
+    "Couldn't retrieve verification key from your identity provider,  please reference "
+    "AssumeRoleWithWebIdentity documentation for requirements"
+)
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """An IAM OIDC identity provider: ``url`` is compared with ``iss`` byte for byte."""
+
+    url: str
+    client_ids: tuple[str, ...] = ("sts.amazonaws.com",)
+
+    @property
+    def host(self) -> str:
+        """The provider's name in ARNs and condition keys: the URL without its scheme."""
+        return self.url.split("://", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role whose trust policy allows AssumeRoleWithWebIdentity for ``provider`` (any
+    registered one when None) when ``sub`` matches the StringLike pattern (any when None);
+    ``tag_session`` adds ``sts:TagSession``."""
+
+    arn: str
+    sub: str | None = None
+    provider: str | None = None
+    tag_session: bool = False
+    max_session_duration: int = 3600
+
+    def __post_init__(self) -> None:
+        if not _ROLE_ARN.fullmatch(self.arn):
+            raise ValueError(f"not a role ARN: {self.arn!r}")
+
+    def trusts(self, provider: OidcProvider, subject: str) -> bool:
+        if self.provider is not None and self.provider != provider.url:
+            return False
+        return self.sub is None or string_like(self.sub, subject)
+
+
+@dataclass(frozen=True)
+class AssumedSession:
+    """What the stand-in granted, for tests to look at."""
+
+    role_arn: str
+    session_name: str
+    subject: str
+    audience: str
+    provider: str
+    duration_seconds: int
+    access_key_id: str
+    assumed_role_arn: str
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    transitive_tag_keys: tuple[str, ...] = ()
+
+
+class StsError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def string_like(pattern: str, value: str) -> bool:
+    """IAM's StringLike: ``*`` any run of characters, ``?`` one; case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+class AwsSts:
+    """The stand-in's state: registered providers and roles, and granted sessions."""
+
+    def __init__(
+        self,
+        providers: Iterable[OidcProvider],
+        roles: Iterable[Role],
+        *,
+        clock: Clock | None = None,
+        keys: IssuerKeys | None = None,
+    ) -> None:
+        self.providers = {provider.url: provider for provider in providers}
+        self.roles = {role.arn: role for role in roles}
+        self.clock = clock or SystemClock()
+        self.keys = keys or IssuerKeys()
+        self.sessions: list[AssumedSession] = []
+
+    def assume_role_with_web_identity(self, form: Mapping[str, str]) -> tuple[str, AssumedSession]:
+        """The XML answer and what was granted; :class:`StsError` when STS would refuse."""
+        role_arn, name, token = (
+            _required(form, key) for key in ("RoleArn", "RoleSessionName", "WebIdentityToken")
+        )
+        duration, policy, policy_arns = _validated(form, role_arn, name, token)
+        provider, claims = self._verified(token)
+        audience = _audience(claims, provider)
+        subject = str(claims.get("sub", ""))
+        tags, transitive = _tags(claims.get(TAGS_CLAIM))
+        role = self.roles.get(role_arn)
+        # A missing role and an untrusting one answer alike, as on AWS.
+        if role is None or not role.trusts(provider, subject) or (tags and not role.tag_session):
+            raise StsError(
+                "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            )
+        if duration > role.max_session_duration:
+            raise StsError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        packed = len(policy or "") + sum(map(len, policy_arns)) + len(json.dumps(tags))
+        if packed > 2048:  # a guess at AWS's packed size: the plaintext limit
+            raise StsError(
+                "PackedPolicyTooLarge",
+                "Packed size of session policies and session tags exceeds the limit.",
+            )
+        partition, account, role_name = _ROLE_ARN.fullmatch(role_arn).groups()  # type: ignore[union-attr]
+        assumed = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{name}"
+        now = self.clock.now()
+        expiration = (now + timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        key_id = "ASIA" + "".join(secrets.choice(_UPPER) for _ in range(16))
+        session = AssumedSession(
+            role_arn=role_arn,
+            session_name=name,
+            subject=subject,
+            audience=audience,
+            provider=provider.url,
+            duration_seconds=duration,
+            access_key_id=key_id,
+            assumed_role_arn=assumed,
+            policy=policy,
+            policy_arns=policy_arns,
+            tags=tags,
+            transitive_tag_keys=transitive,
+        )
+        self.sessions.append(session)
+        role_id = "AROA" + "".join(secrets.choice(_UPPER) for _ in range(17))
+        result = {
+            "Credentials": {
+                "AccessKeyId": key_id,
+                "SecretAccessKey": secrets.token_urlsafe(30),
+                "SessionToken": "FwoGZXIvYXdzE" + secrets.token_urlsafe(180),
+                "Expiration": expiration,
+            },
+            "SubjectFromWebIdentityToken": subject,
+            "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{name}", "Arn": assumed},
+            "PackedPolicySize": str(min(100, packed * 100 // 2048)),
+            "Provider": f"arn:{partition}:iam::{account}:oidc-provider/{provider.host}",
+            "Audience": audience,
+        }
+        body = f"<AssumeRoleWithWebIdentityResult>{_xml(result)}</AssumeRoleWithWebIdentityResult>"
+        return _document("AssumeRoleWithWebIdentityResponse", body, metadata=True), session
+
+    def _verified(self, token: str) -> tuple[OidcProvider, dict[str, Any]]:
+        try:
+            verified = verify_jwt(
+                token,
+                self.keys,
+                algorithms=AWS_ALGORITHMS,
+                issuers=lambda issuer: issuer in self.providers,
+                now=self.clock.now().timestamp(),
+                # NOTE: the leeway applies to iat/nbf too, where AWS documents none: a guess.
+                leeway=int(EXPIRY_SKEW.total_seconds()),
+            )
+        except TokenRejected as rejected:
+            raise _rejection(rejected, token, self.providers, self.clock) from rejected
+        return self.providers[verified.claims["iss"]], verified.claims
+
+
+def _rejection(
+    rejected: TokenRejected, token: str, providers: Mapping[str, OidcProvider], clock: Clock
+) -> StsError:
+    """STS's answer to a token it would not take."""
+    from federation.keys.verify import decode
+
+    claims = decode(token).claims if rejected.reason != TokenRejected.MALFORMED else {}
+    issuer = claims.get("iss")
+    if rejected.reason == TokenRejected.MALFORMED:
+        return StsError("InvalidIdentityToken", "The ID token provided is not a valid JWT.")
+    if rejected.reason == TokenRejected.ISSUER and issuer not in providers:
+        return StsError(
+            "InvalidIdentityToken", f"No OpenIDConnect provider found in your account for {issuer}"
+        )
+    if rejected.reason in {TokenRejected.ISSUER, TokenRejected.UNREACHABLE}:
+        return StsError("InvalidIdentityToken", NO_KEY)
+    if rejected.reason == TokenRejected.EXPIRED:
+        return StsError(
+            "ExpiredTokenException",
+            f"Token expired: current date/time {int(clock.now().timestamp())} must be before "
+            f"the expiration date/time {claims.get('exp')}",
+        )
+    if rejected.reason == TokenRejected.ALGORITHM:
+        return StsError("InvalidIdentityToken", "Unsupported signing algorithm in the token.")
+    if rejected.reason == TokenRejected.TOO_EARLY:
+        return StsError("InvalidIdentityToken", "The token is not yet valid (iat or nbf).")
+    return StsError("InvalidIdentityToken", "The token's signature could not be verified.")
+
+
+def _required(form: Mapping[str, str], key: str) -> str:
+    value = form.get(key)
+    if not value:
+        member = key[0].lower() + key[1:]
+        raise StsError(
+            "ValidationError",
+            f"1 validation error detected: Value null at '{member}' failed to satisfy "
+            "constraint: Member must not be null",
+        )
+    return value
+
+
+def _invalid(member: str, constraint: str) -> StsError:
+    # NOTE: the value is never echoed (the token is sensitive; so may a mistake be).
+    return StsError(
+        "ValidationError",
+        f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
+        f"Member must {constraint}",
+    )
+
+
+def _validated(
+    form: Mapping[str, str], role_arn: str, name: str, token: str
+) -> tuple[int, str | None, tuple[str, ...]]:
+    """The request's own limits (STS checks them before the token)."""
+    if not 20 <= len(role_arn) <= 2048:
+        raise _invalid("roleArn", "have length between 20 and 2048")
+    if not _SESSION_NAME.fullmatch(name):
+        raise _invalid("roleSessionName", r"satisfy regular expression pattern: [\w+=,.@-]*")
+    if not 4 <= len(token) <= 20000:
+        raise _invalid("webIdentityToken", "have length between 4 and 20000")
+    text = form.get("DurationSeconds") or "3600"
+    if not text.isdigit() or not 900 <= int(text) <= 43200:
+        raise _invalid("durationSeconds", "have value between 900 and 43200")
+    policy = form.get("Policy")
+    if policy is not None:
+        if not 1 <= len(policy) <= 2048 or not _POLICY_TEXT.fullmatch(policy):
+            raise _invalid("policy", "have length between 1 and 2048")
+        try:
+            document = json.loads(policy)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or "Statement" not in document:
+            raise StsError("MalformedPolicyDocument", "Syntax errors in policy.")
+    arns = tuple(
+        form[key]
+        for key in sorted(form, key=lambda k: int(k.split(".")[2]) if k.count(".") == 3 else 0)
+        if re.fullmatch(r"PolicyArns\.member\.[0-9]+\.arn", key)
+    )
+    if len(arns) > 10:
+        raise _invalid("policyArns", "have length less than or equal to 10")
+    for arn in arns:
+        if not _POLICY_ARN.fullmatch(arn):
+            raise StsError("ValidationError", "The policy ARN is not a valid managed policy ARN.")
+    return int(text), policy, arns
+
+
+def _audience(claims: Mapping[str, Any], provider: OidcProvider) -> str:
+    """The token's audience that is one of the provider's client IDs."""
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    for value in audiences:
+        if isinstance(value, str) and value in provider.client_ids:
+            return value
+    raise StsError("InvalidIdentityToken", "Incorrect token audience")
+
+
+def _tags(claim: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The session tags of the ``https://aws.amazon.com/tags`` claim, within AWS's limits
+    (which error AWS gives for a tag over them is a guess: ValidationError)."""
+    if claim is None:
+        return {}, ()
+    principal_tags = claim.get("principal_tags") if isinstance(claim, dict) else None
+    transitive = claim.get("transitive_tag_keys", []) if isinstance(claim, dict) else None
+    if not isinstance(principal_tags, dict) or not isinstance(transitive, list):
+        raise StsError("InvalidIdentityToken", "The session tags claim is not valid.")
+    tags: dict[str, str] = {}
+    for key, values in principal_tags.items():
+        if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], str):
+            raise StsError("InvalidIdentityToken", "Session tags must have a single value.")
+        tags[key] = values[0]
+    if len(tags) > 50:
+        raise _invalid("tags", "have length less than or equal to 50")
+    for key, value in tags.items():
+        if not (1 <= len(key) <= 128 and _TAG_TEXT.fullmatch(key)) or key.lower().startswith(
+            "aws:"
+        ):
+            raise _invalid("tags.member.key", "be a tag key of 1 to 128 allowed characters")
+        if len(value) > 256 or not _TAG_TEXT.fullmatch(value):
+            raise _invalid("tags.member.value", "be a tag value of up to 256 allowed characters")
+    if not all(isinstance(key, str) and key in tags for key in transitive):
+        raise _invalid("transitiveTagKeys", "name session tags")
+    return tags, tuple(transitive)
+
+
+def _xml(value: Mapping[str, Any]) -> str:
+    return "".join(
+        f"<{key}>{_xml(item) if isinstance(item, Mapping) else escape(str(item))}</{key}>"
+        for key, item in value.items()
+    )
+
+
+def _document(root: str, body: str, *, metadata: bool) -> str:
+    request_id = str(uuid.uuid4())
+    tail = (
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        if metadata
+        else f"<RequestId>{request_id}</RequestId>"
+    )
+    return f'<{root} xmlns="{NAMESPACE}">{body}{tail}</{root}>\n'
+
+
+def _error(code: str, message: str) -> Response:
+    status = _STATUS.get(code, 400)
+    body = _xml({"Error": {"Type": "Sender", "Code": code, "Message": message}})
+    return Response(
+        _document("ErrorResponse", body, metadata=False), status_code=status, media_type="text/xml"
+    )
+
+
+def aws_sts_app(
+    providers: Iterable[OidcProvider],
+    roles: Iterable[Role],
+    *,
+    clock: Clock | None = None,
+    keys: IssuerKeys | None = None,
+) -> Starlette:
+    """The stand-in as an ASGI app; ``app.state.sts`` is its :class:`AwsSts` (what it
+    granted is in ``app.state.sts.sessions``)."""
+    sts = AwsSts(providers, roles, clock=clock, keys=keys)
+
+    async def endpoint(request: Request) -> Response:
+        body = (await request.body())[:65536].decode("utf-8", errors="replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        form.update(request.query_params)
+        action, version = form.get("Action"), form.get("Version")
+        if action != "AssumeRoleWithWebIdentity" or version != VERSION:
+            return _error(
+                "InvalidAction", f"Could not find operation {action} for version {version}"
+            )
+        try:
+            answer, granted = await run_in_threadpool(sts.assume_role_with_web_identity, form)
+        except StsError as error:
+            log.info("AssumeRoleWithWebIdentity refused: %s: %s", error.code, error.message)
+            return _error(error.code, error.message)
+        log.info(
+            "AssumeRoleWithWebIdentity: %s as %s for sub %s",
+            granted.role_arn,
+            granted.session_name,
+            granted.subject,
+        )
+        return Response(answer, media_type="text/xml")
+
+    app = Starlette(routes=[Route("/", endpoint, methods=["POST", "GET"])])
+    app.state.sts = sts
+    return app
