@@ -38,8 +38,17 @@ bench: install
 screenshots: install
 	CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/console/test_browser.py
 
+# The suite on every CPU (pytest-xdist; the tests that must run alone share one worker,
+# see tests/conftest.py), under branch coverage; the total is the report's last line.
+# Each run keeps its coverage data in a directory of its own, so that two runs in one
+# tree do not mix. Bytecode is cached (the assertion rewriting of every test module,
+# in every worker, would otherwise be redone on each run).
+TEST_WORKERS ?= auto
 test: lint typecheck
-	$(BIN)/pytest
+	@data=$$(mktemp -d) && trap 'rm -rf "$$data"' EXIT && \
+	set -x && env -u PYTHONDONTWRITEBYTECODE COVERAGE_FILE="$$data/coverage" \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup \
+		--cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from fastapi.testclient import TestClient
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.keys import Keyring
+from federation.keys.files import FileKeyStore
+from federation.keys.signers import LocalSigner
 from federation.registry.principals import bootstrap_admin
 from federation.server.runtime import open_keyring
 from federation.settings import Settings, load_settings
@@ -27,10 +30,92 @@ from federation.store import Store
 from tests.support import LiveServer, World, start_server
 
 START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+TESTS = Path(__file__).resolve().parent
 POSTGRES_ADMIN = os.environ.get(
     "FEDERATION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("FEDERATION_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+# ---- markers: what a test needs, set here so that `-m` selects on them ----------------
+
+# Tests that must not share the machine with each other: they measure time or CPU under
+# load, or freeze a PostgreSQL of their own. With `--dist loadgroup` one worker runs them
+# one after another (the other workers go on with the rest).
+ALONE = "alone"
+ALONE_TESTS = {
+    "tests/bench/test_bench_smoke.py::test_smoke_run_writes_checked_results",
+    "tests/integration/test_load.py::test_load_answers_every_request_and_audits_every_token",
+    "tests/integration/test_database_freeze.py::"
+    "test_a_frozen_database_answers_503_within_two_seconds_then_service_resumes",
+    "tests/integration/test_graceful_stop.py::"
+    "test_sigterm_finishes_the_requests_in_flight_then_exits_0",
+}
+# Directories whose every test is of a kind (path relative to tests/).
+BY_DIRECTORY = {
+    "integration": ("integration", "slow"),
+    "bench": ("slow",),
+    "cli": ("integration",),
+    "exchange": ("integration",),
+}
+BROWSER_MODULES = {"console/test_browser.py"}
+# Tests that take seconds each on their own (measured with --durations), outside the
+# directories above.
+SLOW_MODULES = {"console/test_browser.py", "api/test_schema_fuzz.py", "policy/test_round_trips.py"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started with SIGINT or SIGTERM ignored (``nohup``, a background job without
+    job control) passes the ignoring on to every process a test starts, and a process
+    that ignores the signal it is stopped with outlives its test. The processes that run
+    tests (the xdist workers, or the one process of a run without them) take the default
+    dispositions back, so that their children do; an xdist controller keeps the run's."""
+    workers = getattr(config.option, "numprocesses", None)
+    if not hasattr(config, "workerinput") and workers:
+        return
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    if "postgres_url" in names or "postgres_admin" in names:
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("database_url") == "postgres"
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    """Whether a fixture of the test lives as long as its module (a server, a browser)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks by where a test lives and what it uses: ``integration`` (real processes),
+    ``browser`` (Chromium), ``postgres`` (the PostgreSQL server), ``slow``; and the
+    ``xdist_group`` of the tests that run alone. With ``--dist loadgroup``, the tests of
+    a module with a module-scoped fixture run on one worker, so that it is made once."""
+    for item in items:
+        path = item.path.relative_to(TESTS).as_posix()
+        for name in BY_DIRECTORY.get(path.split("/", 1)[0], ()):
+            item.add_marker(name)
+        if path in BROWSER_MODULES:
+            item.add_marker("browser")
+        if path in SLOW_MODULES:
+            item.add_marker("slow")
+        if _uses_postgres(item) and item.get_closest_marker("postgres") is None:
+            item.add_marker("postgres")
+        if item.nodeid.split("[", 1)[0] in ALONE_TESTS:
+            item.add_marker("slow")
+            item.add_marker(pytest.mark.xdist_group(ALONE))
+        elif _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(path))
 
 
 @pytest.fixture(autouse=True)
@@ -83,10 +168,27 @@ def store(settings: Settings, templates: Path, tmp_path: Path) -> Iterator[Store
     store.dispose()
 
 
+@pytest.fixture(scope="session")
+def template_signers(templates: Path) -> dict[str, LocalSigner]:
+    """The template keyring's keys, parsed once: reading an RSA key file checks the key,
+    which took half of the set-up of every test with an application."""
+    files = FileKeyStore(templates / "keys")
+    return {stored.record.kid: stored.signer for stored in files.load()}
+
+
 @pytest.fixture
-def keyring(settings: Settings, clock: ManualClock, templates: Path) -> Keyring:
+def keyring(
+    settings: Settings,
+    clock: ManualClock,
+    templates: Path,
+    template_signers: dict[str, LocalSigner],
+) -> Keyring:
     shutil.copytree(templates / "keys", settings.keys_dir)
     keyring = open_keyring(settings, clock)
+    assert isinstance(keyring.store, FileKeyStore)
+    # The copy's files are the template's: their parsed keys are reused. The store still
+    # reads its manifest and checks each key against it; new keys are read as usual.
+    keyring.store._signers.update(template_signers)
     keyring.load()
     return keyring
 

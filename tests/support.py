@@ -1,13 +1,17 @@
-"""Helpers for the tests: API setup through the real endpoints, and a real server."""
+"""Helpers for the tests: API setup through the real endpoints, a real server, and the
+processes tests start (each in a process group of its own, stopped with a deadline)."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +132,8 @@ class World:
 
 
 def free_port() -> int:
+    """A loopback port the OS has just handed out (never a fixed one: tests run in
+    parallel)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -135,6 +141,83 @@ def free_port() -> int:
 
 def federation_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "federation", *args]
+
+
+# ---- processes ------------------------------------------------------------------------
+
+STOP_DEADLINE = 10.0  # seconds a process gets after SIGTERM before SIGKILL
+_running: set[subprocess.Popen[Any]] = set()
+
+
+def spawn(args: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen`` for a process a test starts: in a session (and so a process
+    group) of its own, so that :func:`stop` reaches its children too and a terminal's
+    Ctrl-C reaches only the test run, which then stops it. The runner's ignored SIGINT
+    (a run under ``nohup``) is inherited, which is why stopping never relies on SIGINT.
+    Whatever a test leaves running is stopped when the run exits."""
+    process: subprocess.Popen[Any] = subprocess.Popen(
+        args, start_new_session=True, restore_signals=True, **options
+    )
+    _running.add(process)
+    return process
+
+
+def _signal_group(process: subprocess.Popen[Any], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)  # the leader's pid is its group's id
+
+
+def stop(process: subprocess.Popen[Any], deadline: float = STOP_DEADLINE) -> int:
+    """SIGTERM to the process's group, SIGKILL to whatever is left after ``deadline``
+    seconds; returns the exit code. Safe to call on a process that has exited."""
+    try:
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+            try:
+                process.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(timeout=deadline)
+        # The leader gone, its children (workers) may not be: they share its group.
+        _signal_group(process, signal.SIGKILL)
+        return int(process.returncode)
+    finally:
+        _running.discard(process)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for process in list(_running):
+        stop(process, deadline=2.0)
+
+
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    input: str | None = None,
+    **options: Any,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(..., capture_output=True, text=True, check=False)`` for a command
+    a test runs, started by :func:`spawn`: on ``timeout`` its whole group is killed (not
+    only the command), and ``subprocess.TimeoutExpired`` is raised as usual."""
+    with spawn(
+        args,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.communicate()
+            raise
+        finally:
+            stop(process)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @dataclass
@@ -150,84 +233,83 @@ class LiveServer:
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run the real ``federation`` entry point against this server."""
-        return subprocess.run(
+        return run(
             federation_command(*args),
             env={**self.env, **(env or {})},
             cwd=self.home,
-            capture_output=True,
-            text=True,
             timeout=60,
             input=input,
-            check=False,
         )
 
 
 def start_server(
     home: Path, database_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
 ) -> Iterator[LiveServer]:
-    """`federation init`, then `federation serve` on a free loopback port; stopped after.
+    """`federation init`, then `federation serve` on a free loopback port; stopped after
+    (SIGTERM to its process group, SIGKILL after a deadline), even when the test fails.
 
     ``settings`` adds environment variables; several servers may share one ``home``;
     ``workers`` is `serve --workers`."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
-    }
-    env.update(
-        FEDERATION_DATABASE_URL=database_url,
-        FEDERATION_KEYS_DIR=str(home / "keys"),
-        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
-        FEDERATION_PORT=str(port),
-        FEDERATION_URL=url,
-        **(settings or {}),
-    )
     home.mkdir(parents=True, exist_ok=True)
-    init = subprocess.run(
-        federation_command("init"),
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
-    admin_key = (home / "var" / "admin-api-key").read_text().strip()
-    log_path = home / f"server-{port}.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        federation_command("serve", "--workers", str(workers)),
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(200):
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"server did not start: {log_path.read_text()}")
-        yield LiveServer(
-            url=url, env=env, admin_key=admin_key, home=home, log=log_path, process=process
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
+        }
+        env.update(
+            FEDERATION_DATABASE_URL=database_url,
+            FEDERATION_KEYS_DIR=str(home / "keys"),
+            FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
+            FEDERATION_PORT=str(port),
+            FEDERATION_URL=url,
+            **(settings or {}),
         )
-    finally:
-        process.terminate()
+        if attempt == 0:
+            init = run(federation_command("init"), env=env, cwd=home, timeout=60)
+            assert init.returncode == 0, init.stderr
+        admin_key = (home / "var" / "admin-api-key").read_text().strip()
+        log_path = home / f"server-{port}.log"
+        with log_path.open("w") as log:
+            process = spawn(
+                federation_command("serve", "--workers", str(workers)),
+                env=env,
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+            if not _wait_healthy(process, url, log_path):
+                continue  # another process took the port between its choice and the bind
+            yield LiveServer(
+                url=url, env=env, admin_key=admin_key, home=home, log=log_path, process=process
+            )
+            return
+        finally:
+            stop(process)
+    raise AssertionError("server found no free port in 3 attempts")
+
+
+def _wait_healthy(
+    process: subprocess.Popen[bytes], url: str, log: Path, within: float = 30.0
+) -> bool:
+    """Until ``/healthz`` answers 200 (True); False when the server exited because its
+    port was taken; AssertionError when it exited otherwise or did not start in time."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = log.read_text()
+            if "address already in use" in output.lower():
+                return False
+            raise AssertionError(f"server exited: {output}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        time.sleep(0.05)
+    raise AssertionError(f"server did not start within {within} s: {log.read_text()}")
 
 
 @contextmanager

@@ -18,8 +18,8 @@ from federation.api.middleware.auth_failures import AuthFailureLimitMiddleware
 from federation.api.middleware.deadlines import DatabaseDeadlineMiddleware
 from federation.api.middleware.documents import DocumentsMiddleware
 from federation.api.middleware.issue_token import IssueTokenShortcut
-from federation.api.middleware.limits import BodyLimitMiddleware, HeaderLimitMiddleware
 from federation.api.middleware.observe import ObserveMiddleware, Observer
+from federation.api.middleware.size_limits import BodyLimitMiddleware, HeaderLimitMiddleware
 from federation.api.middleware.trace import TraceMiddleware
 from federation.api.routes import (
     api_keys,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
+from pydantic import BaseModel
 
 from federation.api.schemas import ListOut, PageInfo
 from federation.store.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
 
-T = TypeVar("T")
-R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 def page_request(
@@ -26,8 +25,9 @@ def page_request(
 Paging = Annotated[PageRequest, Depends(page_request)]
 
 
-def list_out(page: Page[T], render: Callable[[T], R]) -> ListOut[R]:
-    return ListOut[R](
-        items=[render(item) for item in page.items],
-        page_info=PageInfo(has_next_page=page.has_next_page, next_cursor=page.next_cursor),
+def list_out(page: Page[Any], item: type[M]) -> ListOut[M]:
+    """``page`` in the list shape, each of its items read by ``item`` from its attributes."""
+    return ListOut[M](
+        items=[item.model_validate(found) for found in page.items],
+        page_info=PageInfo.model_validate(page),
     )

@@ -10,9 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from federation.domain.run_states import RunState
+from federation.registry.auth import mask
 
 
 def _printable(value: str) -> str:
@@ -113,9 +123,49 @@ class RotateBody(Strict):
 
 
 # ---- responses ------------------------------------------------------------------------
+#
+# A response that shows a stored object is read from that object's attributes:
+# `Model.model_validate(row)`. Each field names where it comes from when the name differs,
+# and small validators derive what is not stored as such (the masked key). Response
+# models carry comments rather than docstrings: a docstring would become the model's
+# description in the OpenAPI document.
 
 
-class PrincipalOut(BaseModel):
+class FromAttributes(BaseModel):
+    """A response read from an object's attributes: a database row, a key's status."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _ResultAndRow:
+    """A registry result and the row it carries, read as one object: the result's own
+    attributes (the secret shown once) first, then the row's."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return getattr(self._result, name)
+        except AttributeError:
+            return getattr(self._result.row, name)
+
+
+class _Created(FromAttributes):
+    """A new row and the secret that came with it, read from the registry's result
+    (`CreatedKey`, `RegisteredRun`): the row's fields and the secret beside them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _beside_row(cls, result: Any) -> Any:
+        return _ResultAndRow(result)
+
+
+# The stored last four characters of an API key, shown as the key's masked form.
+MaskedKey = Annotated[str, AfterValidator(mask)]
+
+
+class PrincipalOut(FromAttributes):
     type: str
     uid: str
     email: str | None
@@ -124,23 +174,26 @@ class PrincipalOut(BaseModel):
     created_at: datetime
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(FromAttributes):
     id: str
     name: str
     type: str
     principal_uid: str
     scopes: list[str]
-    masked_key: str
+    masked_key: MaskedKey = Field(validation_alias="last4")
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
 
 
-class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="The raw API key. It is shown once and stored only as a hash.")
+class ApiKeyCreated(ApiKeyOut, _Created):
+    key: str = Field(
+        validation_alias="raw",
+        description="The raw API key. It is shown once and stored only as a hash.",
+    )
 
 
-class RunOut(BaseModel):
+class RunOut(FromAttributes):
     run_id: str
     principal_uid: str
     team_uid: str | None
@@ -153,7 +206,7 @@ class RunOut(BaseModel):
     updated_at: datetime
 
 
-class RunCreated(RunOut):
+class RunCreated(RunOut, _Created):
     workload_token: str = Field(
         description="Proves a token request comes from inside the run. Shown once."
     )
@@ -185,15 +238,19 @@ class RunTokenPreview(TokenPreview):
     )
 
 
-class KeyOut(BaseModel):
-    kid: str
-    alg: str
+# Read from a key's `KeyStatus`: the state and its times there, the rest in its record.
+class KeyOut(FromAttributes):
+    kid: str = Field(validation_alias=AliasPath("record", "kid"))
+    alg: str = Field(validation_alias=AliasPath("record", "alg"))
     state: str
-    created_at: datetime
-    activates_at: datetime
+    created_at: datetime = Field(validation_alias=AliasPath("record", "created_at"))
+    activates_at: datetime = Field(validation_alias=AliasPath("record", "activates_at"))
     retires_at: datetime | None
     removed_at: datetime | None
-    location: str = Field(description="Where the private key lives: a file, the database, KMS.")
+    location: str = Field(
+        validation_alias=AliasPath("record", "location"),
+        description="Where the private key lives: a file, the database, KMS.",
+    )
 
 
 class KeyChangeOut(BaseModel):
@@ -204,7 +261,7 @@ class KeyChangeOut(BaseModel):
     warnings: list[str]
 
 
-class AuditOut(BaseModel):
+class AuditOut(FromAttributes):
     jti: str
     run_id: str
     principal_uid: str
@@ -237,7 +294,8 @@ class WhoAmI(BaseModel):
     key: KeySummary
 
 
-class PageInfo(BaseModel):
+# Read from a store `Page`.
+class PageInfo(FromAttributes):
     has_next_page: bool
     next_cursor: str | None
 

@@ -302,6 +302,14 @@ def start_refresher(
     metavar="ROLE_ARN[=SUB_PATTERN]",
     help="A role that trusts the providers, for a sub matching the StringLike pattern.",
 )
+@click.option(
+    "--trust-policy",
+    "trust_policies",
+    multiple=True,
+    metavar="ROLE_ARN=FILE",
+    help="A role whose trust policy is the JSON document in FILE, evaluated as "
+    "`policy test aws` does.",
+)
 @click.option("--tag-session", is_flag=True, help="The roles also allow sts:TagSession.")
 @click.option("--max-session-duration", type=click.IntRange(900, 43200), default=3600)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="[default: any free one]")
@@ -309,6 +317,7 @@ def stand_in_aws(
     issuers: tuple[str, ...],
     client_ids: tuple[str, ...],
     roles: tuple[str, ...],
+    trust_policies: tuple[str, ...],
     tag_session: bool,
     max_session_duration: int,
     port: int,
@@ -331,6 +340,15 @@ def stand_in_aws(
             raise InvalidRequest(
                 "--role takes ROLE_ARN[=SUB_PATTERN] with an IAM role ARN"
             ) from None
+    for text in trust_policies:
+        arn, _, path = text.partition("=")
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+            found.append(
+                Role(arn, max_session_duration=max_session_duration, trust_policy=document)
+            )
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidRequest(f"--trust-policy {text}: {exc}") from None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("aws-sts: %(message)s"))
     logger = logging.getLogger("federation.stand_in.aws_sts")

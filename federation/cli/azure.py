@@ -97,15 +97,16 @@ def exchange_azure(
 ) -> None:
     """Trade a fresh token for a Microsoft Entra access token (client credentials with
     our token as the client assertion)."""
-    token = client_credentials_token(
-        _source(cli, run_id, api_key),
-        tenant_id=tenant_id,
-        client_id=client_id,
-        scope=scope,
-        authority=authority,
-        subject_template=subject_template,
-        audience=audience,
-    )
+    with _source(cli, run_id, api_key) as source:
+        token = client_credentials_token(
+            source,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            scope=scope,
+            authority=authority,
+            subject_template=subject_template,
+            audience=audience,
+        )
     expires_on = int(token.expires_at.timestamp())
     if output == "json":
         emit_json(
@@ -144,12 +145,10 @@ def azure_assertion(
     azure-identity's WorkloadIdentityCredential (AZURE_FEDERATED_TOKEN_FILE). An
     assertion expires: mint a new one before it does, for every login.
     """
-    minted = mint_assertion(
-        _source(cli, run_id, api_key),
-        subject_template=subject_template,
-        audience=audience,
-        duration=duration,
-    )
+    with _source(cli, run_id, api_key) as source:
+        minted = mint_assertion(
+            source, subject_template=subject_template, audience=audience, duration=duration
+        )
     if out is None:
         click.echo(minted.token)
         return

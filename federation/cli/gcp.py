@@ -310,6 +310,13 @@ def _binding(text: str) -> tuple[str, str]:
     return account, principal
 
 
+def _mapping(text: str) -> tuple[str, str]:
+    key, sep, expression = text.partition("=")
+    if not sep or not key or not expression:
+        raise click.BadParameter(f"expected KEY=CEL, got {text!r}")
+    return key.strip(), expression
+
+
 @click.command("gcp")
 @click.option("--issuer", required=True, help="The provider's issuer URI (the iss to trust).")
 @click.option("--provider", required=True, help="//iam.googleapis.com/projects/N/.../providers/Q")
@@ -323,6 +330,18 @@ def _binding(text: str) -> tuple[str, str]:
 @click.option("--require-team", help="Condition: '<team>' in assertion.teams.")
 @click.option("--require-subject-prefix", help="Condition: assertion.sub.startsWith(...).")
 @click.option(
+    "--attribute-condition",
+    help="The provider's attributeCondition in CEL (instead of the --require-* shorthands).",
+)
+@click.option(
+    "--attribute-mapping",
+    "mappings",
+    multiple=True,
+    metavar="KEY=CEL",
+    help="The provider's attributeMapping, one key a time (default: google.subject from "
+    "assertion.sub, google.groups from assertion.teams, attribute.environment).",
+)
+@click.option(
     "--jwk-json-path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An uploaded JWKS (federation publish --gcp-jwks) instead of discovery.",
@@ -335,6 +354,8 @@ def stand_in_gcp(
     bindings: tuple[str, ...],
     require_team: str | None,
     require_subject_prefix: str | None,
+    attribute_condition: str | None,
+    mappings: tuple[str, ...],
     jwk_json_path: Path | None,
     port: int,
 ) -> None:
@@ -343,12 +364,15 @@ def stand_in_gcp(
     Prints its base URL on stdout: use BASE/v1/token as the token URL and BASE as the
     impersonation URL base.
     """
-    from federation.stand_ins.gcp_sts import Condition, Provider, gcp_sts_app
+    from federation.stand_ins.gcp_sts import DEFAULT_MAPPING, Condition, Provider, gcp_sts_app
     from federation.stand_ins.serving import serve
 
-    condition = None
+    condition: Condition | str | None = attribute_condition
     if require_team or require_subject_prefix:
+        if attribute_condition:
+            raise click.BadParameter("give --attribute-condition or --require-*, not both")
         condition = Condition(subject_prefix=require_subject_prefix, team=require_team)
+    mapping = dict(map(_mapping, mappings)) if mappings else dict(DEFAULT_MAPPING)
     try:
         configured = Provider(
             name=provider,
@@ -356,6 +380,7 @@ def stand_in_gcp(
             allowed_audiences=audiences,
             condition=condition,
             jwks_json=jwk_json_path.read_text(encoding="utf-8") if jwk_json_path else None,
+            attribute_mapping=mapping,
         )
     except (ValueError, OSError) as exc:
         raise click.BadParameter(str(exc)) from None
@@ -368,7 +393,7 @@ def stand_in_gcp(
         click.echo(
             f"federation: GCP stand-in for {provider}: token URL {url}/v1/token, "
             f"impersonation URL base {url}; condition "
-            f"{condition.cel() if condition else 'none'}; Ctrl-C stops it",
+            f"{configured.attribute_condition or 'none'}; Ctrl-C stops it",
             err=True,
         )
         try:

@@ -37,10 +37,10 @@ def keys() -> None:
 def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
     """Show every signing key: state, times, and where it lives."""
     if local:
-        from federation.api.routes.keys import key_out
+        from federation.api.schemas import KeyOut
 
         keyring = _local_keyring()
-        items = [key_out(status).model_dump(mode="json") for status in keyring.statuses()]
+        items = [KeyOut.model_validate(s).model_dump(mode="json") for s in keyring.statuses()]
         page = {"has_next_page": False, "next_cursor": None}
         emit_list({"items": items, "page_info": page}, KEY_COLUMNS, output)
         return

@@ -45,7 +45,7 @@ from federation.policy.aws_token import Provider
 from federation.policy.aws_warnings import ARWWI, lint
 from federation.policy.result import Check, Evaluation, allow, deny
 
-__all__ = ["evaluate", "suggest"]
+__all__ = ["evaluate", "evaluate_trust", "suggest"]
 
 TAG_SESSION = "sts:TagSession"
 SET_SOURCE_IDENTITY = "sts:SetSourceIdentity"
@@ -79,15 +79,52 @@ def evaluate(
     checks: list[Check] = []
     refusals: list[str] = []
     warnings: list[str] = []
-    try:
-        document = parse(trust_policy)
-    except MalformedPolicy as exc:
-        raise InvalidPolicy("MalformedPolicyDocument", str(exc)) from None
+    document = _parsed(trust_policy)
     provider = aws_token.provider(claims, provider_arn, checks, refusals, warnings)
     if provider is None:
         return deny(refusals[0], checks, warnings)
     aws_token.audience(claims, client_ids, checks, refusals)
     aws_token.expiry(claims, now, checks, refusals, warnings)
+    return _decide(document, claims, provider, now, checks, refusals, warnings)
+
+
+def evaluate_trust(
+    trust_policy: Mapping[str, Any],
+    claims: Mapping[str, Any],
+    *,
+    provider_arn: str,
+    now: datetime | None = None,
+) -> Evaluation:
+    """The trust policy's decision alone, for a token already matched to the IAM OIDC
+    provider ``provider_arn``: what :func:`evaluate` decides after STS's checks of the
+    token (issuer, audience, expiry), which the caller has made. The local STS stand-in
+    uses it, so that it and the tester decide trust with one set of rules; it may serve a
+    provider on plain http, which ``iss`` could not match with ``https://``."""
+    document = _parsed(trust_policy)
+    parts = provider_arn_parts(provider_arn)
+    if parts is None:
+        raise InvalidRequest(f"not an IAM OIDC provider ARN: {provider_arn!r}")
+    return _decide(document, claims, Provider(parts[2], provider_arn), now, [], [], [])
+
+
+def _parsed(trust_policy: Mapping[str, Any]) -> Document:
+    try:
+        return parse(trust_policy)
+    except MalformedPolicy as exc:
+        raise InvalidPolicy("MalformedPolicyDocument", str(exc)) from None
+
+
+def _decide(
+    document: Document,
+    claims: Mapping[str, Any],
+    provider: Provider,
+    now: datetime | None,
+    checks: list[Check],
+    refusals: list[str],
+    warnings: list[str],
+) -> Evaluation:
+    """The trust policy's verdicts for the token's actions, after the token checks
+    (whose ``checks``, ``refusals`` and ``warnings`` are carried on)."""
     try:
         context = build(provider.name, claims, now)
     except MalformedToken as exc:

@@ -60,7 +60,7 @@ def evaluate(
     issuer, token_issuer = credential.get("issuer"), claims.get("iss")
     check(
         "issuer",
-        issuer == token_issuer,
+        issuer_matches(issuer, token_issuer),
         "AADSTS700211: no matching federated identity record for the assertion's issuer"
         + _near_miss(issuer, token_issuer, "issuer"),
         credential=issuer,
@@ -69,7 +69,7 @@ def evaluate(
     subject, token_subject = credential.get("subject"), claims.get("sub")
     check(
         "subject",
-        subject == token_subject,
+        subject_matches(subject, token_subject),
         "AADSTS700213: no matching federated identity record for the assertion's subject"
         + _near_miss(subject, token_subject, "subject"),
         credential=subject,
@@ -79,7 +79,7 @@ def evaluate(
     token_audiences = _audiences(claims.get("aud"))
     check(
         "audience",
-        audience in token_audiences,
+        audience_matches(audience, claims.get("aud")),
         "AADSTS700212: no matching federated identity record for the assertion's audience",
         credential=audiences,
         token=token_audiences,
@@ -103,6 +103,22 @@ def evaluate(
     return allow(
         f"the credential matches issuer, subject {token_subject!r} and audience", checks, warnings
     )
+
+
+def issuer_matches(credential_issuer: object, token_issuer: object) -> bool:
+    """Entra's issuer match: the credential's ``issuer`` equals ``iss`` byte for byte."""
+    return credential_issuer == token_issuer
+
+
+def subject_matches(credential_subject: object, token_subject: object) -> bool:
+    """Entra's subject match: exact and case-sensitive, no wildcards."""
+    return credential_subject == token_subject
+
+
+def audience_matches(credential_audience: object, token_audience: object) -> bool:
+    """Entra's audience match: the credential's one audience is among ``aud`` (a string
+    or a list of them)."""
+    return credential_audience in _audiences(token_audience)
 
 
 def _check_times(claims: dict[str, Any], moment: datetime, check: _Check) -> None:

@@ -34,7 +34,7 @@ from federation.policy.gcp_names import (
 from federation.policy.gcp_suggest import suggest
 from federation.policy.result import Check, Evaluation, allow, deny
 
-__all__ = ["evaluate", "suggest"]
+__all__ = ["admits", "evaluate", "suggest"]
 
 MAX_LIFETIME = timedelta(hours=48)
 MAX_AUDIENCES = 10
@@ -312,6 +312,21 @@ def _check_member(member: str, name: ProviderName, mapped: Mapped, trail: _Trail
         "denied)."
     )
     trail.add(Check(what, matched, compared, note), refusal)
+
+
+def admits(member: str, name: ProviderName, mapped: Mapped) -> bool:
+    """Whether the IAM ``member`` names the identity ``mapped`` from a token through the
+    provider ``name``, by the rule of :func:`evaluate`'s member check (the GCP stand-in's
+    impersonation uses it)."""
+    try:
+        parsed = Member.parse(member)
+    except ValueError:
+        return False
+    if parsed.pool_path != name.pool_path:
+        return False
+    if parsed.kind is MemberKind.ALL:
+        return True
+    return mapped.subject is not None and parsed.value in _held(parsed, mapped)
 
 
 def _held(member: Member, mapped: Mapped) -> list[str]:

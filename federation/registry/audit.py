@@ -9,6 +9,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from federation.store.models import IssuedToken
+from federation.store.pagination import Page, PageRequest, paginate
+
+
+def issued_tokens(
+    session: Session,
+    page: PageRequest,
+    *,
+    run_id: str | None = None,
+    principal_uid: str | None = None,
+    audience: str | None = None,
+) -> Page[IssuedToken]:
+    """One page of the issued tokens, newest first; each filter given must match exactly."""
+    statement = select(IssuedToken)
+    if run_id is not None:
+        statement = statement.where(IssuedToken.run_id == run_id)
+    if principal_uid is not None:
+        statement = statement.where(IssuedToken.principal_uid == principal_uid)
+    if audience is not None:
+        statement = statement.where(IssuedToken.audience == audience)
+    return paginate(session, statement, IssuedToken.seq, page)
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,18 @@ bodies, as botocore parses them) and checks a token the way STS does before it a
 a registered provider whose URL equals ``iss`` byte for byte, the signature through
 discovery and JWKS with AWS's algorithms, ``aud`` among the provider's client IDs,
 ``exp`` (with the five minutes of clock skew AWS allows, as the tester does) and
-``iat``, the role's ``sub`` pattern (StringLike), ``sts:TagSession`` when the token
-carries session tags, and the request's limits. Refusals carry STS's codes and, where
-they are known, its messages. Credentials are random and fake.
+``iat``, and the request's limits; then the role's trust policy decides, evaluated by
+the policy tester (:func:`federation.policy.aws.evaluate_trust`), so that ``stand-in aws``
+and ``policy test aws`` answer a token alike: StringLike and every other operator,
+``sts:TagSession`` for a token with session tags, ``sts:SetSourceIdentity`` for one with
+a source identity, explicit Deny. Refusals carry STS's codes and, where they are known,
+its messages. Credentials are random and fake.
 
-Not AWS: a role here is one trust statement (provider, ``sub`` pattern, TagSession), not
-a policy document; nothing signs requests, and the credentials work nowhere but in
-tests (moto accepts any). What AWS does where its documentation is silent (the order of
-the checks, leeway on ``iat``/``nbf``, the error for a tag over the limits) is a guess,
-marked so.
+Not AWS: a role is given either a trust policy document or the one statement it stands
+for (provider, ``sub`` pattern, TagSession: :meth:`Role.document`); nothing signs
+requests, and the credentials work nowhere but in tests (moto accepts any). What AWS
+does where its documentation is silent (the order of the checks, leeway on
+``iat``/``nbf``, the error for a tag over the limits) is a guess, marked so.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from federation.clock import Clock, SystemClock
+from federation.policy import aws
+from federation.policy.aws_document import parse
 from federation.policy.aws_token import EXPIRY_SKEW
+from federation.policy.aws_warnings import ARWWI
 from federation.stand_ins.issuers import AWS_ALGORITHMS, IssuerKeys, TokenRejected, verify_jwt
 
 log = logging.getLogger("federation.stand_in.aws_sts")
@@ -76,24 +82,62 @@ class OidcProvider:
 
 @dataclass(frozen=True)
 class Role:
-    """A role whose trust policy allows AssumeRoleWithWebIdentity for ``provider`` (any
-    registered one when None) when ``sub`` matches the StringLike pattern (any when None);
-    ``tag_session`` adds ``sts:TagSession``."""
+    """A role and its trust policy: ``trust_policy`` when given (any document the policy
+    tester evaluates), otherwise the one statement the shorthand stands for: allow
+    AssumeRoleWithWebIdentity to ``provider`` (every registered one when None) when
+    ``sub`` matches the StringLike pattern (any when None); ``tag_session`` adds
+    ``sts:TagSession``."""
 
     arn: str
     sub: str | None = None
     provider: str | None = None
     tag_session: bool = False
     max_session_duration: int = 3600
+    trust_policy: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not _ROLE_ARN.fullmatch(self.arn):
             raise ValueError(f"not a role ARN: {self.arn!r}")
+        if self.trust_policy is not None:
+            if self.sub is not None or self.provider is not None or self.tag_session:
+                raise ValueError("a role takes a trust policy or sub/provider/tag_session")
+            # NOTE: what IAM would refuse to save is refused here, with the tester's words.
+            parse(self.trust_policy)
 
-    def trusts(self, provider: OidcProvider, subject: str) -> bool:
-        if self.provider is not None and self.provider != provider.url:
-            return False
-        return self.sub is None or string_like(self.sub, subject)
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        """(partition, account, role name)."""
+        found = _ROLE_ARN.fullmatch(self.arn)
+        if found is None:  # pragma: no cover - checked when made
+            raise ValueError(f"not a role ARN: {self.arn!r}")
+        partition, account, name = found.groups()
+        return partition, account, name
+
+    def provider_arn(self, provider_url: str) -> str:
+        """The ARN of the IAM OIDC provider for ``provider_url`` in the role's account."""
+        partition, account, _ = self.parts
+        host = provider_url.split("://", 1)[-1]
+        return f"arn:{partition}:iam::{account}:oidc-provider/{host}"
+
+    def document(self, providers: Iterable[OidcProvider] = ()) -> dict[str, Any]:
+        """The trust policy the role has: ``trust_policy``, or the statement its
+        shorthand stands for (``providers``: the registered ones, for ``provider=None``)."""
+        if self.trust_policy is not None:
+            return dict(self.trust_policy)
+        urls = [self.provider] if self.provider is not None else [p.url for p in providers]
+        action = [ARWWI, aws.TAG_SESSION] if self.tag_session else ARWWI
+        statements = []
+        for url in urls:  # one statement each: a condition's keys are ANDed
+            statement: dict[str, Any] = {
+                "Effect": "Allow",
+                "Principal": {"Federated": self.provider_arn(url)},
+                "Action": action,
+            }
+            if self.sub is not None:
+                key = f"{url.split('://', 1)[-1]}:sub"
+                statement["Condition"] = {"StringLike": {key: _literal(self.sub)}}
+            statements.append(statement)
+        return {"Version": "2012-10-17", "Statement": statements}
 
 
 @dataclass(frozen=True)
@@ -120,10 +164,10 @@ class StsError(Exception):
         self.code, self.message = code, message
 
 
-def string_like(pattern: str, value: str) -> bool:
-    """IAM's StringLike: ``*`` any run of characters, ``?`` one; case-sensitive."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+def _literal(pattern: str) -> str:
+    # NOTE: the shorthand's pattern has only the two wildcards; in version 2012-10-17
+    # `${...}` would be a policy variable, and `${$}` is IAM's escape for a `$`.
+    return pattern.replace("$", "${$}") if "${" in pattern else pattern
 
 
 class AwsSts:
@@ -139,6 +183,10 @@ class AwsSts:
     ) -> None:
         self.providers = {provider.url: provider for provider in providers}
         self.roles = {role.arn: role for role in roles}
+        # What each role's trust policy is, as the tester evaluates it.
+        self.trust_policies = {
+            arn: role.document(self.providers.values()) for arn, role in self.roles.items()
+        }
         self.clock = clock or SystemClock()
         self.keys = keys or IssuerKeys()
         self.sessions: list[AssumedSession] = []
@@ -155,7 +203,7 @@ class AwsSts:
         tags, transitive = _tags(claims.get(TAGS_CLAIM))
         role = self.roles.get(role_arn)
         # A missing role and an untrusting one answer alike, as on AWS.
-        if role is None or not role.trusts(provider, subject) or (tags and not role.tag_session):
+        if role is None or not self._trusted(role, provider, claims):
             raise StsError(
                 "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"
             )
@@ -170,7 +218,7 @@ class AwsSts:
                 "PackedPolicyTooLarge",
                 "Packed size of session policies and session tags exceeds the limit.",
             )
-        partition, account, role_name = _ROLE_ARN.fullmatch(role_arn).groups()  # type: ignore[union-attr]
+        partition, account, role_name = role.parts
         assumed = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{name}"
         now = self.clock.now()
         expiration = (now + timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -201,11 +249,23 @@ class AwsSts:
             "SubjectFromWebIdentityToken": subject,
             "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{name}", "Arn": assumed},
             "PackedPolicySize": str(min(100, packed * 100 // 2048)),
-            "Provider": f"arn:{partition}:iam::{account}:oidc-provider/{provider.host}",
+            "Provider": role.provider_arn(provider.url),
             "Audience": audience,
         }
         body = f"<AssumeRoleWithWebIdentityResult>{_xml(result)}</AssumeRoleWithWebIdentityResult>"
         return _document("AssumeRoleWithWebIdentityResponse", body, metadata=True), session
+
+    def _trusted(self, role: Role, provider: OidcProvider, claims: Mapping[str, Any]) -> bool:
+        """The trust policy's decision, by the policy tester's rules."""
+        evaluation = aws.evaluate_trust(
+            self.trust_policies[role.arn],
+            claims,
+            provider_arn=role.provider_arn(provider.url),
+            now=self.clock.now(),
+        )
+        if not evaluation.allowed:
+            log.info("%s does not trust the token: %s", role.arn, evaluation.reason)
+        return evaluation.allowed
 
     def _verified(self, token: str) -> tuple[OidcProvider, dict[str, Any]]:
         try:

@@ -6,7 +6,8 @@ the way Entra does:
 1. a federated identity credential of the app (``client_id``) whose ``issuer`` equals
    the token's ``iss`` exactly (AADSTS700211 otherwise), whose ``subject`` equals
    ``sub`` exactly, case-sensitive (AADSTS700213), and whose audience is in ``aud``
-   (AADSTS700212); an app without credentials answers AADSTS70021;
+   (AADSTS700212), each matched by the policy tester's rules
+   (:mod:`federation.policy.azure`); an app without credentials answers AADSTS70021;
 2. RS256 only, the signature through the issuer's discovery document and JWKS
    (:func:`~federation.stand_ins.issuers.verify_jwt`, joserfc), AADSTS700027 when it does
    not verify and AADSTS50166 when the issuer cannot be fetched;
@@ -39,6 +40,7 @@ from starlette.routing import Route
 from federation.clock import Clock, SystemClock
 from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.keys.verify import decode
+from federation.policy import azure
 from federation.stand_ins.issuers import IssuerKeys, TokenRejected, Verified, verify_jwt
 
 __all__ = ["EntraStandIn", "FederatedCredential", "Grant", "Refused", "entra_app"]
@@ -186,14 +188,14 @@ class EntraStandIn:
                 f"Assertion Audience: '{','.join(map(str, audiences))}'.",
                 status=401,
             )
-        # NOTE: plain ==, byte for byte: no normalisation of case, slashes or spaces.
-        by_issuer = [c for c in mine if c.issuer == iss]
+        # NOTE: the policy tester's matching rules (byte for byte, case-sensitive).
+        by_issuer = [c for c in mine if azure.issuer_matches(c.issuer, iss)]
         if not by_issuer:
             raise _mismatch(700211, "issuer", iss)
-        by_subject = [c for c in by_issuer if c.subject == sub]
+        by_subject = [c for c in by_issuer if azure.subject_matches(c.subject, sub)]
         if not by_subject:
             raise _mismatch(700213, "subject", sub)
-        matched = [c for c in by_subject if c.audience in audiences]
+        matched = [c for c in by_subject if azure.audience_matches(c.audience, aud)]
         if not matched:
             raise _mismatch(700212, "audience", ",".join(map(str, audiences)))
         credential = matched[0]

@@ -7,22 +7,28 @@ identity pool's OIDC provider does before answering: the provider's issuer URI e
 :mod:`federation.policy.gcp_token`, which the tester applies too); the signature
 against the issuer's JWKS (found through discovery, or the provider's uploaded
 ``jwksJson``); ``iat`` in the past and ``exp`` less than 48 hours after it; the
-audience rule; ``google.subject = assertion.sub`` at most 127 bytes; an optional
-attribute condition. Provider names follow GCP's ID rules
+audience rule; then the provider's attribute mapping and attribute condition, in CEL,
+evaluated by the policy tester (:mod:`federation.policy.gcp_mapping` on
+:mod:`federation.policy.gcp_cel`), so that ``stand-in gcp`` and ``policy test gcp``
+answer a token alike: ``google.subject`` at most 127 bytes, every mapping must evaluate,
+the condition must be true. A mapping or condition GCP would refuse to save is refused
+when the provider is made, as is a provider name against GCP's ID rules
 (:mod:`federation.policy.gcp_names`). Refusals are GCP's OAuth error JSON with GCP's
 messages.
 
 ``POST /v1/projects/-/serviceAccounts/{sa}:generateAccessToken`` (Bearer: a federated
-token issued here) allows only the principals configured for that service account.
+token issued here) allows only the principals configured for that service account,
+matched against the mapped identity by the tester's member rule
+(:func:`federation.policy.gcp.admits`).
 
-The attribute mapping is fixed to the one the examples use: ``google.subject =
-assertion.sub``, ``google.groups = assertion.teams``, ``attribute.environment =
-assertion.environment``.
+Unless a provider is given its own, the attribute mapping is the examples' one, written
+so that a token without ``teams`` or ``environment`` still maps: ``google.subject =
+assertion.sub``, ``google.groups`` from ``assertion.teams``, ``attribute.environment``
+from ``assertion.environment``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
@@ -32,7 +38,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,9 +45,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from federation.clock import Clock, SystemClock
-from federation.policy import gcp_token
+from federation.policy import gcp, gcp_cel, gcp_mapping, gcp_token
+from federation.policy.gcp_mapping import Mapped
 from federation.policy.gcp_names import ProviderName, is_project_number
-from federation.stand_ins.issuers import IssuerKeys, TokenRejected, Verified, verify_jwt
+from federation.stand_ins.issuers import (
+    IssuerKeys,
+    StaticKeys,
+    TokenRejected,
+    Verified,
+    verify_jwt,
+)
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
@@ -50,6 +62,11 @@ SUBJECT_TOKEN_TYPES = frozenset(
     {"urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token"}
 )
 SUBJECT_LIMIT = 127  # bytes of google.subject
+DEFAULT_MAPPING: Mapping[str, str] = {
+    gcp_mapping.SUBJECT: "assertion.sub",
+    gcp_mapping.GROUPS: "has(assertion.teams) ? assertion.teams : []",
+    "attribute.environment": "has(assertion.environment) ? assertion.environment : []",
+}
 MAX_TOKEN_LIFETIME = 48 * 3600  # exp - iat must be less
 FEDERATED_LIFETIME = 3600
 _PROVIDER_PREFIX = "//iam.googleapis.com/"
@@ -89,31 +106,23 @@ PERMISSION_DENIED = (
 
 @dataclass(frozen=True)
 class Condition:
-    """A small subset of CEL attribute conditions; every part given must hold."""
+    """A shorthand for a common attribute condition: every part given must hold. It
+    stands for the CEL of :meth:`cel`, which is what the provider evaluates."""
 
     subject_prefix: str | None = None  # assertion.sub.startsWith('<prefix>')
     team: str | None = None  # '<team>' in assertion.teams
     claims: Mapping[str, str] = field(default_factory=dict)  # assertion.<name> == '<value>'
 
-    def holds(self, claims: Mapping[str, Any]) -> bool:
-        subject = claims.get("sub")
-        if self.subject_prefix is not None and not (
-            isinstance(subject, str) and subject.startswith(self.subject_prefix)
-        ):
-            return False
-        teams = claims.get("teams")
-        if self.team is not None and not (isinstance(teams, list) and self.team in teams):
-            return False
-        return all(claims.get(name) == value for name, value in self.claims.items())
-
     def cel(self) -> str:
-        """The condition as it would be written on the provider (for messages and docs)."""
+        """The condition as it is written on the provider."""
         parts = []
         if self.subject_prefix is not None:
-            parts.append(f"assertion.sub.startsWith('{self.subject_prefix}')")
+            parts.append(f"assertion.sub.startsWith({gcp_cel.quote(self.subject_prefix)})")
         if self.team is not None:
-            parts.append(f"'{self.team}' in assertion.teams")
-        parts += [f"assertion.{name} == '{value}'" for name, value in self.claims.items()]
+            parts.append(f"{gcp_cel.quote(self.team)} in assertion.teams")
+        parts += [
+            f"assertion.{name} == {gcp_cel.quote(value)}" for name, value in self.claims.items()
+        ]
         return " && ".join(parts) or "true"
 
 
@@ -124,8 +133,9 @@ class Provider:
     name: str  # //iam.googleapis.com/projects/<number>/locations/global/.../providers/<id>
     issuer_uri: str
     allowed_audiences: tuple[str, ...] = ()
-    condition: Condition | None = None
+    condition: Condition | str | None = None  # the attributeCondition, CEL or shorthand
     jwks_json: str | None = None  # an uploaded JWKS (--jwk-json-path): no discovery
+    attribute_mapping: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
 
     def __post_init__(self) -> None:
         # NOTE: GCP's naming rules live in federation.policy.gcp_names, shared with the tester.
@@ -141,28 +151,30 @@ class Provider:
             raise ValueError(f"{refused} ({problem})")
         if len(self.allowed_audiences) > 10 or any(len(a) > 256 for a in self.allowed_audiences):
             raise ValueError("at most 10 allowed audiences of at most 256 characters")
+        # NOTE: the tester's rules for what GCP would refuse to save (CEL included).
+        problem = gcp_mapping.problem(dict(self.attribute_mapping), self.attribute_condition)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @property
+    def parsed(self) -> ProviderName:
+        return ProviderName.parse(self.name)
 
     @property
     def pool(self) -> str:
         return self.name.removeprefix("//").split("/providers/", 1)[0]
 
+    @property
+    def attribute_condition(self) -> str | None:
+        """The condition in CEL, as the provider has it (None: no condition)."""
+        if isinstance(self.condition, Condition):
+            return self.condition.cel()
+        return self.condition or None
+
     def accepts(self, audience: object) -> bool:
-        expected = set(self.allowed_audiences) or {self.name, f"https:{self.name}"}
+        expected = set(self.allowed_audiences) or set(self.parsed.default_audiences)
         offered = audience if isinstance(audience, list) else [audience]
         return any(isinstance(value, str) and value in expected for value in offered)
-
-    def identities(self, claims: Mapping[str, Any]) -> set[str]:
-        """The principal and the principal sets the mapped token belongs to."""
-        found = {
-            f"principal://{self.pool}/subject/{claims['sub']}",
-            f"principalSet://{self.pool}/*",
-        }
-        teams = claims.get("teams")
-        for team in teams if isinstance(teams, list) else []:
-            found.add(f"principalSet://{self.pool}/group/{team}")
-        if isinstance(claims.get("environment"), str):
-            found.add(f"principalSet://{self.pool}/attribute.environment/{claims['environment']}")
-        return found
 
 
 @dataclass(frozen=True)
@@ -186,19 +198,8 @@ class Impersonation:
 @dataclass(frozen=True)
 class _Federated:
     provider: Provider
-    claims: dict[str, Any]
+    mapped: Mapped
     expires_at: float
-
-
-class StaticKeys(IssuerKeys):
-    """An uploaded JWKS in place of discovery (a private issuer)."""
-
-    def __init__(self, jwks_json: str) -> None:
-        # NOTE: no super().__init__(): nothing is fetched, so no HTTP client is made.
-        self._keys = KeySet.import_key_set(_loads(jwks_json))  # type: ignore[arg-type]
-
-    def key_set(self, issuer: str, *, refresh: bool = False) -> KeySet:
-        return self._keys
 
 
 class GcpStandIn:
@@ -245,17 +246,18 @@ class GcpStandIn:
         claims = verified.claims
         if not provider.accepts(claims.get("aud")):
             return _oauth("invalid_grant", AUDIENCE_MISMATCH)
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject:
-            return _oauth("invalid_request", "The mapped attribute google.subject is missing.")
-        if len(subject.encode()) > SUBJECT_LIMIT:
-            return _oauth("invalid_grant", SUBJECT_TOO_LONG)
-        if provider.condition is not None and not provider.condition.holds(claims):
+        # NOTE: the mapping and the condition are the tester's (CEL, GCP's rules).
+        mapped = gcp_mapping.map_attributes(provider.attribute_mapping, claims)
+        refused = _mapping_refusal(mapped)
+        if refused is not None:
+            return refused
+        condition = gcp_mapping.check_condition(provider.attribute_condition, claims, mapped)
+        if condition.refusal is not None:
             return _oauth("unauthorized_client", CONDITION_REFUSED)
         lifetime = int(min(FEDERATED_LIFETIME, claims["exp"] - now))
         token = f"ya29.stand-in-sts.{secrets.token_urlsafe(32)}"
         with self._lock:
-            self._federated[token] = _Federated(provider, claims, now + lifetime)
+            self._federated[token] = _Federated(provider, mapped, now + lifetime)
             self.exchanges.append(Exchange(provider.name, subject_token, verified.header, claims))
         return JSONResponse(
             {
@@ -292,8 +294,8 @@ class GcpStandIn:
         if allowed is None:
             unknown = f"Not found; Gaia id not found for email {service_account}"
             return _google(404, "NOT_FOUND", unknown)
-        identities = federated.provider.identities(federated.claims)
-        if not identities & allowed:
+        name = federated.provider.parsed
+        if not any(gcp.admits(member, name, federated.mapped) for member in allowed):
             return _google(403, "PERMISSION_DENIED", PERMISSION_DENIED, denied=True)
         scopes = body.get("scope")
         if not isinstance(scopes, list) or not scopes or not all(map(_text, scopes)):
@@ -302,7 +304,7 @@ class GcpStandIn:
         if lifetime is None or not 1 <= lifetime <= self.max_lifetime_seconds:
             bounds = f"The lifetime must be between 1s and {self.max_lifetime_seconds}s."
             return _google(400, "INVALID_ARGUMENT", bounds)
-        principal = f"principal://{federated.provider.pool}/subject/{federated.claims['sub']}"
+        principal = name.subject_member(str(federated.mapped.subject))
         with self._lock:
             self.impersonations.append(
                 Impersonation(service_account, principal, tuple(scopes), lifetime)
@@ -366,6 +368,18 @@ def gcp_sts_app(
     return app
 
 
+def _mapping_refusal(mapped: Mapped) -> JSONResponse | None:
+    """GCP's answer to a token whose attributes do not map, or None when they do."""
+    if mapped.outcome.refusal is None:
+        return None
+    if mapped.subject is None:
+        return _oauth("invalid_request", "The mapped attribute google.subject is missing.")
+    if len(mapped.subject.encode()) > SUBJECT_LIMIT:
+        return _oauth("invalid_grant", SUBJECT_TOO_LONG)
+    # NOTE: GCP's words for another mapping that fails are not known: the tester's.
+    return _oauth("invalid_grant", mapped.outcome.refusal)
+
+
 def _oauth(error: str, description: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=400)
 
@@ -392,13 +406,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _loads(text: str) -> dict[str, Any]:
-    document = json.loads(text)
-    if not isinstance(document, dict):
-        raise ValueError("a JWKS is a JSON object with keys")
-    return document
-
-
 def _text(value: object) -> bool:
     return isinstance(value, str)
 
@@ -413,4 +420,13 @@ def _seconds(text: object) -> int | None:
     return int(float(text[:-1]))
 
 
-__all__ = ["Condition", "Exchange", "GcpStandIn", "Impersonation", "Provider", "gcp_sts_app"]
+__all__ = [
+    "DEFAULT_MAPPING",
+    "Condition",
+    "Exchange",
+    "GcpStandIn",
+    "Impersonation",
+    "Provider",
+    "StaticKeys",
+    "gcp_sts_app",
+]

@@ -5,6 +5,7 @@ Independent of the code that signs our tokens: signatures are checked with joser
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -95,6 +96,24 @@ class IssuerKeys:
         if not isinstance(document, dict):
             raise TokenRejected(TokenRejected.UNREACHABLE, f"{url} is not a JSON object")
         return document
+
+
+class StaticKeys(IssuerKeys):
+    """A JWKS given whole, in place of discovery: an uploaded ``jwksJson`` (a private
+    issuer), or keys a test signs with."""
+
+    def __init__(self, jwks: str | dict[str, Any]) -> None:
+        # NOTE: no super().__init__(): nothing is fetched, so no HTTP client is made.
+        document = json.loads(jwks) if isinstance(jwks, str) else jwks
+        if not isinstance(document, dict):
+            raise ValueError("a JWKS is a JSON object with keys")
+        self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        return None
+
+    def key_set(self, issuer: str, *, refresh: bool = False) -> KeySet:
+        return self._keys
 
 
 def verify_jwt(

@@ -21,7 +21,8 @@ fixture. The callers:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,11 +31,16 @@ from typing import Any, Final
 import httpx2
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from federation.api import create_app
 from federation.clock import ManualClock
+from federation.registry.principals import bootstrap_admin
+from federation.server.runtime import open_keyring
 from federation.settings import Settings
+from federation.store import Store
 from tests.api.test_errors import AWS, GCP, assert_problem
-from tests.conftest import make_settings
+from tests.conftest import START, make_settings
 from tests.support import World, bearer, free_port
 
 CALLERS: Final = ("none", "expired", "deleted", "federate", "runs_write", "admin", "other")
@@ -258,6 +264,54 @@ def _setup(world: World) -> Setup:
     return Setup(run["run_id"], run["workload_token"], child.json()["id"], kid, keys)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    database: Path  # the store after the admin's bootstrap and ``_setup``
+    admin_key: str
+    setup: Setup
+
+
+@pytest.fixture(scope="session")
+def prepared(templates: Path, tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """``_setup`` through the real API once per worker, at the clock's start; each cell
+    gets a copy of the resulting database (its request may change it), as the suite's
+    ``store`` is a copy of the migrated template."""
+    base = tmp_path_factory.mktemp("matrix")
+    settings = make_settings(base)
+    (base / "var").mkdir(mode=0o700)
+    shutil.copy2(templates / "var" / "federation.db", base / "var" / "federation.db")
+    shutil.copytree(templates / "keys", settings.keys_dir)
+    store = Store.from_url(settings.database_url)
+    try:
+        clock = ManualClock(START)
+        keyring = open_keyring(settings, clock)
+        keyring.load()
+        with store.session() as session:
+            created = bootstrap_admin(session, clock.now())
+        assert created is not None
+        app = create_app(settings, store=store, keyring=keyring, clock=clock)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            setup = _setup(World(client, created.raw))
+    finally:
+        store.dispose()
+    return Prepared(base / "var" / "federation.db", created.raw, setup)
+
+
+@pytest.fixture
+def store(settings: Settings, prepared: Prepared, tmp_path: Path) -> Iterator[Store]:
+    """This module's store: a copy of the prepared one (principals, keys, a run)."""
+    (tmp_path / "var").mkdir(mode=0o700, exist_ok=True)
+    shutil.copy2(prepared.database, tmp_path / "var" / "federation.db")
+    store = Store.from_url(settings.database_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def admin_key(prepared: Prepared) -> str:
+    return prepared.admin_key
+
+
 def _call(world: World, row: Row, setup: Setup, caller: str) -> httpx2.Response:
     headers = {"X-Warp-Ambient-Workload-Token": setup.workload_token}
     if row.path == "/graphql/v2":
@@ -269,8 +323,10 @@ def _call(world: World, row: Row, setup: Setup, caller: str) -> httpx2.Response:
 
 
 @pytest.mark.parametrize(("row", "caller"), _cases())
-def test_matrix_cell(world: World, clock: ManualClock, row: Row, caller: str) -> None:
-    setup = _setup(world)
+def test_matrix_cell(
+    world: World, prepared: Prepared, clock: ManualClock, row: Row, caller: str
+) -> None:
+    setup = prepared.setup
     if caller == "expired":
         clock.advance(timedelta(days=1, seconds=1))
     response = _call(world, row, setup, caller)

@@ -1,13 +1,18 @@
-"""Helpers for the CLI tests: set-up through the real HTTP API of a live server, checks
-of the CLI's one-line errors, and verification with PyJWT (independent of our code)."""
+"""Helpers for the CLI tests: the entry point's ``main`` run in this process (and, for
+the few tests that need one, as a real process), set-up through the real HTTP API of a
+live server, checks of the CLI's one-line errors, and verification with PyJWT
+(independent of our code)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import signal
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +20,7 @@ import httpx
 import jwt
 from click.testing import CliRunner
 
-from tests.support import Agent, LiveServer, bearer, federation_command, free_port, start_server
-
-# `with running_server(home, database_url) as server:` starts and always stops a server.
-running_server = contextlib.contextmanager(start_server)
+from tests.support import Agent, LiveServer, bearer, federation_command, free_port
 
 
 def unique(prefix: str) -> str:
@@ -165,21 +167,136 @@ def issue_over_http(server: LiveServer, agent: Agent, **body: Any) -> dict[str, 
 RUN_VARIABLES = ("FEDERATION_", "WARP_", "OZ_", "GOOGLE_EXTERNAL_ACCOUNT_")
 
 
-def invoke_main(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+def invoke_main(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The entry point's ``main`` in this process (quicker than ``run_federation``),
-    with ``env`` as the only variables of :data:`RUN_VARIABLES`; its exit code and
-    output in the shape ``run_federation`` returns, for ``assert_error_line``."""
+    with ``env`` as the only variables of :data:`RUN_VARIABLES`, in ``cwd``, reading
+    ``input`` on stdin; its exit code and output in the shape ``run_federation``
+    returns, for ``assert_error_line``. The environment, the working directory and the
+    standard streams are restored after, whatever happens."""
     from federation.cli import main
 
+    before = dict(os.environ)
     cleared: dict[str, str | None] = {
         name: None for name in os.environ if name.startswith(RUN_VARIABLES)
     }
-    with CliRunner().isolation(env={**cleared, **env}) as (stdout, stderr, _):
+    directory = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
+    with (
+        directory,
+        CliRunner().isolation(input=input, env={**cleared, **env}) as (stdout, stderr, _),
+    ):
         try:
             main(list(args))
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    # NOTE: a process would take its changes to the environment with it; in this
+    # process they would reach the next test, so a command that makes any fails here.
+    changed = sorted(
+        name
+        for name in before.keys() | os.environ.keys()
+        if before.get(name) != os.environ.get(name)
+    )
+    if changed:
+        os.environ.clear()
+        os.environ.update(before)
+        raise AssertionError(f"`federation {' '.join(args)}` changed os.environ: {changed}")
     return subprocess.CompletedProcess(
         ["federation", *args], code, stdout.getvalue().decode(), stderr.getvalue().decode()
     )
+
+
+def invoke_cli(
+    server: LiveServer, *args: str, env: Mapping[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """What ``server.cli(...)`` runs as a process, in this process: ``main`` with the
+    server's environment and ``env``, in the server's home."""
+    return invoke_main(*args, env={**server.env, **(env or {})}, cwd=server.home, input=input)
+
+
+def invoke_federation(
+    home: Path, env: Mapping[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """What ``run_federation`` runs as a process, in this process."""
+    home.mkdir(parents=True, exist_ok=True)
+    return invoke_main(*args, env=env, cwd=home)
+
+
+@contextlib.contextmanager
+def serve_home(home: Path, env: Mapping[str, str]) -> Iterator[LiveServer]:
+    """A home where `federation init` ran, served as `federation serve` would serve it
+    (its settings from ``env``, its schema checked, its keys loaded, no new admin key),
+    by the real application from a thread on ``env``'s port; stopped after."""
+    from federation.api import create_app
+    from federation.clock import SystemClock
+    from federation.server.runtime import open_keyring
+    from federation.settings import load_settings
+    from federation.stand_ins.serving import serve
+    from federation.store import Store
+
+    settings = load_settings(
+        issuer=env["FEDERATION_URL"],
+        database_url=env["FEDERATION_DATABASE_URL"],
+        keys_dir=Path(env["FEDERATION_KEYS_DIR"]),
+        admin_key_file=Path(env["FEDERATION_ADMIN_KEY_FILE"]),
+    )
+    clock = SystemClock()
+    store = Store.from_url(settings.database_url, create=False)
+    try:
+        store.check_schema()
+        keyring = open_keyring(settings, clock, store)
+        keyring.load()
+        app = create_app(settings, store=store, keyring=keyring, clock=clock)
+        with serve(app, port=int(env["FEDERATION_PORT"])) as url:
+            assert url == env["FEDERATION_URL"]
+            admin_key = settings.admin_key_file.read_text().strip()
+            yield LiveServer(url=url, env=dict(env), admin_key=admin_key, home=home, log=home)
+    finally:
+        store.dispose()
+
+
+@contextlib.contextmanager
+def initialized_server(home: Path) -> Iterator[LiveServer]:
+    """`federation init` (in this process) in ``home``, then :func:`serve_home`."""
+    env = home_env(home)
+    result = invoke_federation(home, env, "init")
+    assert result.returncode == 0, result.stderr
+    with serve_home(home, env) as server:
+        yield server
+
+
+# ---- processes the tests start --------------------------------------------------------
+
+
+def pid_in(stderr: str) -> int | None:
+    """The process id a command says it left running: ``... (pid 1234)``."""
+    found = re.search(r"\(pid ([0-9]+)\)", stderr)
+    return int(found.group(1)) if found else None
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop_process(pid: int, *, timeout: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL when ``pid`` has not stopped within ``timeout`` seconds; a
+    process that outlives both fails the test."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sent)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while is_running(pid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        else:
+            return
+    raise AssertionError(f"process {pid} outlived SIGKILL")

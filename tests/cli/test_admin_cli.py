@@ -1,5 +1,6 @@
-"""`federation init`, the management commands, `decode`/`verify`, and start-up failures,
-through the real entry point against real server processes."""
+"""`federation init`, the management commands, `decode`/`verify`, and start-up failures:
+the entry point's ``main`` in process against the real application served on loopback;
+`serve`, which runs until stopped, as a real process (stopped with a deadline)."""
 
 from __future__ import annotations
 
@@ -18,22 +19,25 @@ from tests.cli.helpers import (
     Admin,
     assert_error_line,
     home_env,
+    initialized_server,
+    invoke_cli,
+    invoke_federation,
     issue_over_http,
     run_federation,
-    running_server,
+    serve_home,
     unique,
     verify_with_pyjwt,
 )
-from tests.support import Agent, LiveServer, free_port, start_server
+from tests.support import Agent, LiveServer, free_port, serve_issuer
 
 AWS = "sts.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One issuer for the tests that only add their own principals (start-up is slow)."""
-    home: Path = tmp_path_factory.mktemp("issuer")
-    yield from start_server(home, f"sqlite:///{home}/var/federation.db")
+    """One issuer for the tests that only add their own principals: `init`, then served."""
+    with initialized_server(tmp_path_factory.mktemp("issuer")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -70,21 +74,21 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
     home = tmp_path / "home"
     key_file = home / "var" / "admin-api-key"
     env = home_env(home)
-    first = run_federation(home, env, "init")
+    first = invoke_federation(home, env, "init")
     assert first.returncode == 0, first.stderr
     [old_key] = printed_keys(first.stdout)
     assert key_file.read_text().strip() == old_key
     assert mode(key_file) == 0o600
 
-    with running_server(home, env["FEDERATION_DATABASE_URL"]) as server:
+    with serve_home(home, env) as server:
         admin = Admin(server)
-        again = server.cli("init")
+        again = invoke_cli(server, "init")
         assert again.returncode == 0, again.stderr
         assert "wk-" not in again.stdout + again.stderr
         assert key_file.read_text().strip() == old_key
         assert admin.whoami_status(old_key) == 200
 
-        reset = server.cli("init", "--reset-admin-key")
+        reset = invoke_cli(server, "init", "--reset-admin-key")
         assert reset.returncode == 0, reset.stderr
         [new_key] = printed_keys(reset.stdout)
         assert new_key != old_key
@@ -92,7 +96,7 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
         assert mode(key_file) == 0o600
         assert admin.whoami_status(new_key) == 200
         assert admin.whoami_status(old_key) == 401
-        refused = server.cli("whoami", env={"WARP_API_KEY": old_key})
+        refused = invoke_cli(server, "whoami", env={"WARP_API_KEY": old_key})
         assert_error_line(refused, 77, old_key)
 
 
@@ -100,7 +104,7 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
 
 
 def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: Admin) -> None:
-    as_admin = server.cli("whoami", "--output-format", "json")  # WARP_API_KEY is unset
+    as_admin = invoke_cli(server, "whoami", "--output-format", "json")  # WARP_API_KEY is unset
     assert as_admin.returncode == 0, as_admin.stderr
     me = json.loads(as_admin.stdout)
     assert me["scopes"] == ["admin"]
@@ -108,7 +112,7 @@ def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: A
     assert server.admin_key not in as_admin.stdout
 
     agent = admin.agent()
-    as_user = server.cli("whoami", env={"WARP_API_KEY": agent.key})
+    as_user = invoke_cli(server, "whoami", env={"WARP_API_KEY": agent.key})
     assert as_user.returncode == 0, as_user.stderr
     fields = dict(line.split(None, 1) for line in as_user.stdout.splitlines())
     assert fields["uid"] == agent.uid
@@ -118,13 +122,13 @@ def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: A
 
 def test_a_set_key_wins_over_the_admin_key_file(server: LiveServer, admin: Admin) -> None:
     agent = admin.agent()
-    result = server.cli("principals", "list", env={"WARP_API_KEY": agent.key})
+    result = invoke_cli(server, "principals", "list", env={"WARP_API_KEY": agent.key})
     assert_error_line(result, 77, agent.key, server.admin_key)
 
 
 def test_no_key_and_no_admin_key_file(server: LiveServer, tmp_path: Path) -> None:
     env = {"FEDERATION_ADMIN_KEY_FILE": str(tmp_path / "missing")}
-    result = server.cli("principals", "list", env=env)
+    result = invoke_cli(server, "principals", "list", env=env)
     assert result.returncode == 2
     assert "WARP_API_KEY" in result.stderr
     assert "federation init" in result.stderr
@@ -137,8 +141,8 @@ def test_no_key_and_no_admin_key_file(server: LiveServer, tmp_path: Path) -> Non
 
 def test_principals_create_list_get(server: LiveServer, admin: Admin) -> None:
     uid = unique("grace")
-    created = server.cli(
-        "principals", "create", "--type", "user", "--uid", uid, "--email",
+    created = invoke_cli(
+        server, "principals", "create", "--type", "user", "--uid", uid, "--email",
         f"{uid}@example.com", "--display-name", "Grace", "--team", "platform", "--team", "ops",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
@@ -147,24 +151,24 @@ def test_principals_create_list_get(server: LiveServer, admin: Admin) -> None:
     assert stored["email"] == f"{uid}@example.com"
     assert uid in created.stdout
 
-    listed = server.cli("principals", "list", "--limit", "500")
+    listed = invoke_cli(server, "principals", "list", "--limit", "500")
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
     assert header.split()[:2] == ["TYPE", "UID"]
     assert ["user", uid] in [row.split()[:2] for row in rows]
 
-    got = server.cli("principals", "get", uid, "--output-format", "json")
+    got = invoke_cli(server, "principals", "get", uid, "--output-format", "json")
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout) == stored
 
-    missing = server.cli("principals", "get", unique("nobody"))
+    missing = invoke_cli(server, "principals", "get", unique("nobody"))
     assert "not found" in assert_error_line(missing, 1, server.admin_key)
 
 
 def test_api_keys_create_list_delete(server: LiveServer, admin: Admin) -> None:
     uid = unique("lin")
     admin.principal(uid)
-    created = server.cli("api-keys", "create", "--name", "laptop", "--principal", uid)
+    created = invoke_cli(server, "api-keys", "create", "--name", "laptop", "--principal", uid)
     assert created.returncode == 0, created.stderr
     [raw] = created.stdout.splitlines()  # the raw key, alone on stdout
     assert raw.startswith("wk-")
@@ -173,12 +177,12 @@ def test_api_keys_create_list_delete(server: LiveServer, admin: Admin) -> None:
     assert admin.whoami_status(raw) == 200
 
     masked = f"wk-**{raw[-4:]}"
-    table = server.cli("api-keys", "list", "--principal", uid)
+    table = invoke_cli(server, "api-keys", "list", "--principal", uid)
     assert table.returncode == 0, table.stderr
     assert masked in table.stdout
     assert raw not in table.stdout
 
-    listed = server.cli("api-keys", "list", "--principal", uid, "--output-format", "json")
+    listed = invoke_cli(server, "api-keys", "list", "--principal", uid, "--output-format", "json")
     assert listed.returncode == 0, listed.stderr
     [item] = json.loads(listed.stdout)["items"]
     assert item["masked_key"] == masked
@@ -186,7 +190,7 @@ def test_api_keys_create_list_delete(server: LiveServer, admin: Admin) -> None:
     assert "key" not in item
     assert raw not in listed.stdout
 
-    deleted = server.cli("api-keys", "delete", item["id"])
+    deleted = invoke_cli(server, "api-keys", "delete", item["id"])
     assert deleted.returncode == 0, deleted.stderr
     assert admin.whoami_status(raw) == 401
     after = admin.request("GET", "/api/v1/api-keys", params={"principal_uid": uid}).json()
@@ -197,8 +201,8 @@ def test_runs_create_list_get_set_state(server: LiveServer, admin: Admin) -> Non
     uid = unique("ada")
     admin.principal(uid)
     key = admin.api_key(uid)["key"]
-    created = server.cli(
-        "runs", "create", "--principal", uid, "--team", "platform", "--environment",
+    created = invoke_cli(
+        server, "runs", "create", "--principal", uid, "--team", "platform", "--environment",
         "staging", "--agent-name", "nightly-deploy", "--skill-spec", "acme/infra:deploy",
         "--host", "warp", "--state", "INPROGRESS", "--output-format", "json",
     )  # fmt: skip
@@ -210,49 +214,70 @@ def test_runs_create_list_get_set_state(server: LiveServer, admin: Admin) -> Non
     issued = issue_over_http(server, agent)  # the printed workload token is the real one
     assert verify_with_pyjwt(issued["token"], server.url, AWS)["agent_name"] == "nightly-deploy"
 
-    got = server.cli("runs", "get", agent.run_id)
+    got = invoke_cli(server, "runs", "get", agent.run_id)
     assert got.returncode == 0, got.stderr
     assert dict(line.split(None, 1) for line in got.stdout.splitlines())["state"] == "INPROGRESS"
     assert agent.workload_token not in got.stdout
 
-    listed = server.cli(
-        "runs", "list", "--principal", uid, "--state", "INPROGRESS", "--output-format", "json"
+    listed = invoke_cli(
+        server,
+        "runs",
+        "list",
+        "--principal",
+        uid,
+        "--state",
+        "INPROGRESS",
+        "--output-format",
+        "json",
     )
     assert listed.returncode == 0, listed.stderr
     assert [item["run_id"] for item in json.loads(listed.stdout)["items"]] == [agent.run_id]
 
-    moved = server.cli("runs", "set-state", agent.run_id, "SUCCEEDED", "--output-format", "json")
+    moved = invoke_cli(
+        server, "runs", "set-state", agent.run_id, "SUCCEEDED", "--output-format", "json"
+    )
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["state"] == "SUCCEEDED"
     assert admin.request("GET", f"/api/v1/runs/{agent.run_id}").json()["state"] == "SUCCEEDED"
 
-    back = server.cli("runs", "set-state", agent.run_id, "INPROGRESS")
+    back = invoke_cli(server, "runs", "set-state", agent.run_id, "INPROGRESS")
     assert "finished" in assert_error_line(back, 1, server.admin_key)
 
 
 # ---- signing keys and the audit log ---------------------------------------------------
 
 
-def test_keys_list_local_and_rotate(live_server: LiveServer) -> None:
-    listed = live_server.cli("keys", "list", "--output-format", "json")
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """An issuer of the test's own: rotating its keys changes what it publishes."""
+    with initialized_server(tmp_path / "server") as server:
+        yield server
+
+
+def test_keys_list_local_and_rotate(fresh_server: LiveServer) -> None:
+    listed = invoke_cli(fresh_server, "keys", "list", "--output-format", "json")
     assert listed.returncode == 0, listed.stderr
     items = json.loads(listed.stdout)["items"]
-    assert {item["kid"] for item in items} == jwks_kids(live_server)
+    assert {item["kid"] for item in items} == jwks_kids(fresh_server)
     assert sorted(item["alg"] for item in items) == ["ES256", "RS256"]
 
     no_server = {"FEDERATION_URL": f"http://127.0.0.1:{free_port()}"}
-    local = live_server.cli("keys", "list", "--local", "--output-format", "json", env=no_server)
+    local = invoke_cli(
+        fresh_server, "keys", "list", "--local", "--output-format", "json", env=no_server
+    )
     assert local.returncode == 0, local.stderr
-    assert {item["kid"] for item in json.loads(local.stdout)["items"]} == jwks_kids(live_server)
+    assert {item["kid"] for item in json.loads(local.stdout)["items"]} == jwks_kids(fresh_server)
 
-    rotated = live_server.cli("keys", "rotate", "--alg", "ES256", "--output-format", "json")
+    rotated = invoke_cli(
+        fresh_server, "keys", "rotate", "--alg", "ES256", "--output-format", "json"
+    )
     assert rotated.returncode == 0, rotated.stderr
     [new] = json.loads(rotated.stdout)["items"]
     assert new["alg"] == "ES256"
     assert new["kid"] not in {item["kid"] for item in items}
-    assert new["kid"] in jwks_kids(live_server)  # published before it signs
+    assert new["kid"] in jwks_kids(fresh_server)  # published before it signs
 
-    table = live_server.cli("keys", "list")
+    table = invoke_cli(fresh_server, "keys", "list")
     assert table.returncode == 0, table.stderr
     assert [row for row in table.stdout.splitlines() if row.startswith(new["kid"])]
 
@@ -262,12 +287,14 @@ def test_tokens_list_shows_the_audit_row_not_the_token(server: LiveServer, admin
     issued = issue_over_http(server, agent)
     jti = verify_with_pyjwt(issued["token"], server.url, AWS)["jti"]
 
-    listed = server.cli("tokens", "list", "--run-id", agent.run_id, "--output-format", "json")
+    listed = invoke_cli(
+        server, "tokens", "list", "--run-id", agent.run_id, "--output-format", "json"
+    )
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)["items"]
     assert (row["jti"], row["run_id"]) == (jti, agent.run_id)
     assert issued["token"] not in listed.stdout
-    table = server.cli("tokens", "list", "--run-id", agent.run_id)
+    table = invoke_cli(server, "tokens", "list", "--run-id", agent.run_id)
     assert table.returncode == 0, table.stderr
     assert jti in table.stdout
     assert issued["token"] not in table.stdout
@@ -281,7 +308,7 @@ def test_decode_prints_header_and_claims_and_says_it_did_not_verify(
 ) -> None:
     token = issue_over_http(server, admin.agent())["token"]
     for shown in (token, tampered(token)):
-        result = server.cli("decode", "-", input=shown)
+        result = invoke_cli(server, "decode", "-", input=shown)
         assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout)
         assert document["header"] == jwt.get_unverified_header(shown)
@@ -291,7 +318,7 @@ def test_decode_prints_header_and_claims_and_says_it_did_not_verify(
 
 def test_verify_accepts_a_good_token(server: LiveServer, admin: Admin) -> None:
     token = issue_over_http(server, admin.agent())["token"]
-    result = server.cli("verify", token, "--audience", AWS)
+    result = invoke_cli(server, "verify", token, "--audience", AWS)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["claims"] == verify_with_pyjwt(token, server.url, AWS)
     assert "verified" in result.stderr
@@ -304,15 +331,15 @@ def test_verify_refuses(server: LiveServer, admin: Admin, fault: str) -> None:
         token, audience = tampered(token), AWS
     else:
         audience = "api://AzureADTokenExchange"
-    result = server.cli("verify", token, "--audience", audience)
+    result = invoke_cli(server, "verify", token, "--audience", audience)
     assert_error_line(result, 1)
 
 
 def test_verify_refuses_another_issuers_token(server: LiveServer, tmp_path: Path) -> None:
-    with running_server(tmp_path / "other", f"sqlite:///{tmp_path}/other.db") as other:
+    with serve_issuer(tmp_path / "other") as other:
         token = issue_over_http(other, Admin(other).agent())["token"]
         assert verify_with_pyjwt(token, other.url, AWS)["iss"] == other.url
-    result = server.cli("verify", token, "--audience", AWS)
+    result = invoke_cli(server, "verify", token, "--audience", AWS)
     assert_error_line(result, 1)
 
 
@@ -323,7 +350,7 @@ def test_verify_refuses_another_issuers_token(server: LiveServer, tmp_path: Path
 def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home where `federation init` ran: database, keys, admin key file."""
     home: Path = tmp_path_factory.mktemp("initialized")
-    result = run_federation(home, home_env(home), "init")
+    result = invoke_federation(home, home_env(home), "init")
     assert result.returncode == 0, result.stderr
     return home
 
@@ -336,8 +363,13 @@ def home(initialized: Path, tmp_path: Path) -> Path:
 
 
 def refused_start(home: Path, command: str, **env: str) -> str:
-    """Run `command` (init or serve) and return its one-line error; never serves."""
-    result = run_federation(home, {**home_env(home), **env}, command, timeout=30)
+    """Run `command` and return its one-line error: `init` in process, `serve` as a
+    process (one that serves after all is killed after 30 s, and the test fails)."""
+    settings = {**home_env(home), **env}
+    if command == "serve":
+        result = run_federation(home, settings, command, timeout=30)
+    else:
+        result = invoke_federation(home, settings, command)
     return assert_error_line(result, 78)
 
 

@@ -1,5 +1,5 @@
 """The CLI keeps its one-line contract when the world is not as expected, and never
-sends an API key where it should not go."""
+sends an API key where it should not go: the entry point's ``main`` in process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.cli.helpers import assert_error_line, home_env, run_federation
+from tests.cli.helpers import assert_error_line, home_env, invoke_federation
 
 KEY = "wk-" + "k" * 43
 
@@ -40,7 +40,7 @@ class _Canned(BaseHTTPRequestHandler):
 def web() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
     _Canned.answers, _Canned.seen = {}, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -52,14 +52,14 @@ def web() -> Iterator[str]:
 
 def test_a_server_that_is_not_an_issuer_is_one_line(tmp_path: Path, web: str) -> None:
     env = {**home_env(tmp_path), "FEDERATION_URL": web, "WARP_API_KEY": KEY}
-    result = run_federation(tmp_path, env, "whoami")
+    result = invoke_federation(tmp_path, env, "whoami")
     message = assert_error_line(result, 78, KEY)
     assert "FEDERATION_URL" in message
 
 
 def test_no_api_key_over_plain_http_to_another_host(tmp_path: Path) -> None:
     env = {**home_env(tmp_path), "FEDERATION_URL": "http://issuer.example.com", "WARP_API_KEY": KEY}
-    result = run_federation(tmp_path, env, "whoami")
+    result = invoke_federation(tmp_path, env, "whoami")
     message = assert_error_line(result, 78, KEY)
     assert "plain http" in message
 
@@ -70,10 +70,10 @@ def test_the_admin_key_file_serves_only_a_local_issuer(tmp_path: Path, web: str)
     admin_file.parent.mkdir(parents=True)
     admin_file.write_text(KEY + "\n")
     remote = {**env, "FEDERATION_URL": "https://issuer.example.com"}
-    message = assert_error_line(run_federation(tmp_path, remote, "principals", "list"), 2, KEY)
+    message = assert_error_line(invoke_federation(tmp_path, remote, "principals", "list"), 2, KEY)
     assert "no API key" in message
     local = {**env, "FEDERATION_URL": web}
-    run_federation(tmp_path, local, "principals", "list")
+    invoke_federation(tmp_path, local, "principals", "list")
     assert _Canned.seen == [f"Bearer {KEY}"]  # the file's key went to the loopback server
 
 
@@ -86,7 +86,7 @@ def test_a_jwks_without_keys_does_not_verify(tmp_path: Path, web: str) -> None:
     header = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsifQ"  # {"alg":"ES256","kid":"k"}
     token = f"{header}.eyJzdWIiOiJ4In0.c2ln"
     env = {**home_env(tmp_path), "FEDERATION_URL": web}
-    result = run_federation(tmp_path, env, "verify", token, "--audience", "a")
+    result = invoke_federation(tmp_path, env, "verify", token, "--audience", "a")
     assert_error_line(result, 1)
 
 
@@ -94,5 +94,5 @@ def test_an_unusable_keys_directory_stops_init_with_its_name(tmp_path: Path) -> 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     env = {**home_env(tmp_path), "FEDERATION_KEYS_DIR": str(blocker / "keys")}
-    message = assert_error_line(run_federation(tmp_path, env, "init"), 78)
+    message = assert_error_line(invoke_federation(tmp_path, env, "init"), 78)
     assert str(blocker) in message

@@ -1,5 +1,6 @@
-"""`federation issue-token` through the real entry point against a real server: the flags
-and environment of `oz federate issue-token`, its output formats, and its errors.
+"""`federation issue-token` (the entry point's ``main``, in process) against the real
+application served on loopback: the flags and environment of `oz federate issue-token`,
+its output formats, and its errors.
 
 Every token is verified with PyJWT against the server's live discovery and JWKS.
 """
@@ -11,23 +12,29 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.cli.helpers import Admin, agent_env, assert_error_line, unique, verify_with_pyjwt
-from tests.support import Agent, LiveServer, bearer, free_port, start_server
+from tests.cli.helpers import (
+    Admin,
+    agent_env,
+    assert_error_line,
+    invoke_cli,
+    unique,
+    verify_with_pyjwt,
+)
+from tests.support import Agent, LiveServer, bearer, free_port, serve_issuer
 
 AWS = "sts.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One issuer for the module (start-up is slow); every test makes its own principal."""
-    home: Path = tmp_path_factory.mktemp("issuer")
-    yield from start_server(home, f"sqlite:///{home}/var/federation.db")
+    """One issuer for the module; every test makes its own principal."""
+    with serve_issuer(tmp_path_factory.mktemp("issuer")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -44,7 +51,8 @@ def issue(
     server: LiveServer, agent: Agent, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`federation issue-token --run-id <run> --audience sts.amazonaws.com ARGS`."""
-    return server.cli(
+    return invoke_cli(
+        server,
         "issue-token",
         "--run-id",
         agent.run_id,
@@ -106,8 +114,16 @@ def test_text_output_is_the_raw_token_only(server: LiveServer, agent: Agent) -> 
 
 def test_json_output_takes_the_run_from_oz_run_id(server: LiveServer, agent: Agent) -> None:
     env = {**agent_env(agent), "OZ_RUN_ID": agent.run_id}
-    result = server.cli(
-        "issue-token", "--audience", AWS, "--duration", "15m", "--output-format", "json", env=env
+    result = invoke_cli(
+        server,
+        "issue-token",
+        "--audience",
+        AWS,
+        "--duration",
+        "15m",
+        "--output-format",
+        "json",
+        env=env,
     )
 
     assert result.returncode == 0, result.stderr
@@ -236,7 +252,9 @@ def test_bad_api_key(server: LiveServer, agent: Agent) -> None:
 
 def test_unknown_run(server: LiveServer, agent: Agent) -> None:
     missing = unique("no-such-run")
-    result = server.cli("issue-token", "--run-id", missing, "--audience", AWS, env=agent_env(agent))
+    result = invoke_cli(
+        server, "issue-token", "--run-id", missing, "--audience", AWS, env=agent_env(agent)
+    )
 
     message = assert_error_line(result, 1, agent.key, agent.workload_token)
     body = {"run_id": missing, "audience": AWS, "duration": "1h"}

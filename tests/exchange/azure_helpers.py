@@ -1,7 +1,6 @@
-"""What the Azure tests share: an issuer on loopback (a `federation serve` process, or
-the application served from a thread) and an agent inside a run on it, the Entra
-stand-in (http, or https with a throwaway certificate), and a PyJWT check of what the
-stand-in was shown."""
+"""What the Azure tests share: an agent inside a run on an issuer served on loopback,
+the Entra stand-in (http, or https with a throwaway certificate), and a PyJWT check of
+what the stand-in was shown."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +28,7 @@ from federation.stand_ins.entra import EntraStandIn, FederatedCredential
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
 from tests.cli.helpers import Admin, verify_with_pyjwt
-from tests.support import Agent, LiveServer, start_server
+from tests.support import Agent, LiveServer
 
 TENANT = "8f0c1d2e-3a4b-4c5d-9e6f-7a8b9c0d1e2f"
 CLIENT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -159,12 +157,6 @@ def checked_assertion(entra: EntraStandIn, run: Run, index: int = -1) -> dict[st
         verified["aud"] if isinstance(verified["aud"], list) else [verified["aud"]]
     )
     return verified
-
-
-def live_issuer(factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A real `federation serve` process for a test module (starting one takes seconds)."""
-    home = factory.mktemp("issuer")
-    yield from start_server(home, f"sqlite:///{home}/var/federation.db")
 
 
 def upstream(error: FederationError) -> dict[str, Any]:

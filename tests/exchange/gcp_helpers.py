@@ -18,8 +18,8 @@ from federation.exchange.source import ApiTokenSource
 from federation.stand_ins.gcp_sts import GcpStandIn, Provider, gcp_sts_app
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
-from tests.cli.helpers import Admin, verify_with_pyjwt
-from tests.support import Agent, LiveServer, federation_command
+from tests.cli.helpers import Admin, invoke_main, verify_with_pyjwt
+from tests.support import Agent, LiveServer
 
 PROJECT_NUMBER = "123456789012"
 POOL = f"iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/agents"
@@ -60,15 +60,8 @@ class Run:
         }
 
     def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            federation_command(*args),
-            env=self.env(**extra),
-            cwd=self.server.home,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        """The entry point's ``main``, in this process, in the run's environment."""
+        return invoke_main(*args, env=self.env(**extra), cwd=self.server.home)
 
 
 def new_run(server: LiveServer, **attributes: str) -> Run:

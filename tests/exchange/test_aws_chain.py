@@ -1,13 +1,14 @@
 """boto3's own credential chain, unchanged, on what our commands give it: the web
 identity token file (``aws-web-identity``) and ``credential_process``; moto serves the
-rest of the AWS API. Every command runs through the real entry point."""
+rest of the AWS API. Our commands run as the entry point's ``main`` in process, except
+where a process is the point: botocore runs ``credential_process`` as one, and
+``--keep-fresh`` leaves a detached refresher behind (stopped with a deadline)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shlex
-import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -17,12 +18,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import CredentialRetrievalError
-from click.testing import CliRunner
 from moto import mock_aws
 
-from federation.cli import cli
 from federation.stand_ins.aws_sts import AwsSts, OidcProvider
-from tests.cli.helpers import assert_error_line, verify_with_pyjwt
+from tests.cli.helpers import (
+    assert_error_line,
+    invoke_main,
+    pid_in,
+    stop_process,
+    verify_with_pyjwt,
+)
 from tests.exchange.aws_helpers import (
     ROLE_ARN,
     isolate_aws,
@@ -30,7 +35,6 @@ from tests.exchange.aws_helpers import (
     roles,
     run_env,
     stand_in,
-    wait_until,
 )
 from tests.support import Agent, LiveServer, federation_command, serve_issuer
 
@@ -58,7 +62,15 @@ def _aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sts: tuple[str, AwsSts
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts[0])
 
 
-def federation(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def federation(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The entry point's ``main`` in this process, with ``env``, in ``cwd``."""
+    return invoke_main(*args, env=env, cwd=cwd)
+
+
+def federation_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point as a process, killed if it has not ended after 60 s."""
     return subprocess.run(
         federation_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -75,18 +87,14 @@ def exports(stdout: str) -> dict[str, str]:
     return found
 
 
+def web_identity_args(token_file: Path, *more: str) -> tuple[str, ...]:
+    return ("aws-web-identity", "--role-arn", ROLE_ARN, "--token-file", str(token_file), *more)
+
+
 def web_identity(
-    server: LiveServer, agent: Agent, token_file: Path, *more: str
+    server: LiveServer, agent: Agent, token_file: Path
 ) -> subprocess.CompletedProcess[str]:
-    result = federation(
-        run_env(server, agent),
-        "aws-web-identity",
-        "--role-arn",
-        ROLE_ARN,
-        "--token-file",
-        str(token_file),
-        *more,
-    )
+    result = federation(run_env(server, agent), *web_identity_args(token_file))
     assert result.returncode == 0, result.stderr
     return result
 
@@ -215,8 +223,8 @@ def test_exchange_aws_prints_each_format(
 ) -> None:
     arguments = ["exchange", "aws", "--role-arn", ROLE_ARN, "--format", output]
     arguments += ["--profile", "ci", "--policy-arn", "arn:aws:iam::aws:policy/ReadOnlyAccess"]
-    result = CliRunner().invoke(cli, arguments, env=run_env(server, agent))
-    assert result.exit_code == 0, result.output
+    result = federation(run_env(server, agent), *arguments)
+    assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     granted = sts[1].sessions[-1]
     assert granted.policy_arns == ("arn:aws:iam::aws:policy/ReadOnlyAccess",)
@@ -255,7 +263,8 @@ def test_exchange_errors_are_one_line_without_secrets(
     message = assert_error_line(result, 77, agent.key, agent.workload_token)
     assert "sts:TagSession" in message
     del env["OZ_RUN_ID"]
-    result = federation(env, "aws-web-identity", "--role-arn", ROLE_ARN, "--token-file", "t")
+    args = ("aws-web-identity", "--role-arn", ROLE_ARN, "--token-file", "t")
+    result = federation(env, *args, cwd=tmp_path)
     assert "no run id: set OZ_RUN_ID" in assert_error_line(result, 2, agent.key)
     assert not (tmp_path / "t").exists()
 
@@ -264,26 +273,20 @@ def test_keep_fresh_leaves_a_detached_refresher(
     server: LiveServer, agent: Agent, tmp_path: Path
 ) -> None:
     token_file = tmp_path / "token"
-    result = web_identity(server, agent, token_file, "--keep-fresh", "--duration", "10m")
+    more = ("--keep-fresh", "--duration", "10m")
+    result = federation_process(run_env(server, agent), *web_identity_args(token_file, *more))
     # run() returned: the refresher holds neither stdout nor stderr (eval "$(...)" ends).
-    assert exports(result.stdout)["AWS_WEB_IDENTITY_TOKEN_FILE"] == str(token_file)
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"federation: refreshing {token_file} in the background (pid ")
-    pid = int(line.rsplit("pid ", 1)[1].rstrip(")"))
+    pid = pid_in(result.stderr)
+    assert pid is not None, result.stderr
     try:
+        assert result.returncode == 0, result.stderr
+        assert exports(result.stdout)["AWS_WEB_IDENTITY_TOKEN_FILE"] == str(token_file)
+        line = result.stderr.strip().splitlines()[-1]
+        assert line == f"federation: refreshing {token_file} in the background (pid {pid})"
         assert os.getsid(pid) == pid  # a session of its own: the shell's end spares it
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")
         assert b"--refresher" in argv
         assert agent.key.encode() not in b" ".join(argv)  # the key is in its environment
     finally:
-        os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not _running(pid), what="the refresher to stop")
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+        stop_process(pid)  # SIGTERM, then SIGKILL, each with a deadline

@@ -16,7 +16,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, string_like
+from federation.policy import aws as tester
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, StsError
+from federation.stand_ins.issuers import IssuerKeys
 from tests.exchange.aws_helpers import (
     ACCOUNT,
     ROLE_ARN,
@@ -172,6 +174,27 @@ def test_trust_names_the_provider_and_the_sub_pattern(
     assert refusal(client, issuer.token(sub=SUB + "y"), PICKY_ROLE_ARN)[0] == "AccessDenied"
 
 
+def test_a_roles_shorthand_stands_for_a_trust_policy() -> None:
+    provider = OidcProvider("https://issuer.example.com")
+    role = Role(ROLE_ARN, sub="scoped_principal:t1/*", tag_session=True)
+    provider_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/issuer.example.com"
+    assert role.document([provider]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+                "Condition": {"StringLike": {"issuer.example.com:sub": "scoped_principal:t1/*"}},
+            }
+        ],
+    }
+    # A `${` in the shorthand's pattern is literal text, not a policy variable.
+    dollar = Role(ROLE_ARN, sub="user:${aws:username}*").document([provider])
+    condition = dollar["Statement"][0]["Condition"]["StringLike"]
+    assert condition == {"issuer.example.com:sub": "user:${$}{aws:username}*"}
+
+
 @pytest.mark.parametrize(
     ("pattern", "value", "matches"),
     [
@@ -182,10 +205,62 @@ def test_trust_names_the_provider_and_the_sub_pattern(
         ("a.b", "axb", False),
         ("*", "", True),
         ("Team", "team", False),
+        ("user:${x}*", "user:${x}1", True),
     ],
 )
-def test_string_like(pattern: str, value: str, matches: bool) -> None:
-    assert string_like(pattern, value) is matches
+def test_the_roles_pattern_is_iams_string_like(pattern: str, value: str, matches: bool) -> None:
+    provider = OidcProvider("https://issuer.example.com")
+    role = Role(ROLE_ARN, sub=pattern)
+    evaluation = tester.evaluate_trust(
+        role.document([provider]),
+        {"iss": provider.url, "sub": value, "aud": "sts.amazonaws.com"},
+        provider_arn=role.provider_arn(provider.url),
+    )
+    assert evaluation.allowed is matches, evaluation.explain()
+
+
+def test_a_role_with_a_trust_policy_document(issuer: ForeignIssuer) -> None:
+    host = issuer.url.split("://", 1)[1]
+    document: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {f"{host}:aud": "sts.amazonaws.com"},
+                    "StringLike": {f"{host}:sub": "scoped_principal:platform/*"},
+                },
+            },
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringLike": {f"{host}:sub": "*:mallory"}},
+            },
+        ],
+    }
+    with httpx.Client(timeout=5.0) as http:
+        sts = AwsSts(
+            [OidcProvider(issuer.url)],
+            [Role(ROLE_ARN, trust_policy=document)],
+            keys=IssuerKeys(http),
+        )
+        form = {"RoleArn": ROLE_ARN, "RoleSessionName": "doc", "DurationSeconds": "900"}
+        granted = sts.assume_role_with_web_identity(
+            {**form, "WebIdentityToken": issuer.token(sub="scoped_principal:platform/user:alice")}
+        )[1]
+        assert granted.subject == "scoped_principal:platform/user:alice"
+        with pytest.raises(StsError) as denied:  # the explicit Deny
+            sts.assume_role_with_web_identity({**form, "WebIdentityToken": issuer.token()})
+        assert denied.value.code == "AccessDenied"
+    with pytest.raises(ValueError, match="Effect"):  # what IAM would refuse to save
+        Role(
+            ROLE_ARN, trust_policy={"Statement": [{**document["Statement"][0], "Effect": "allow"}]}
+        )
+    with pytest.raises(ValueError, match="trust policy or"):
+        Role(ROLE_ARN, sub="x", trust_policy=document)
 
 
 def test_sts_protocol_errors(sts: tuple[str, AwsSts], issuer: ForeignIssuer) -> None:
@@ -227,8 +302,24 @@ def test_stand_in_command(
     isolate_aws(monkeypatch, tmp_path)
     import boto3
 
+    host = issuer.url.split("://", 1)[1]
+    policy = tmp_path / "trust-policy.json"
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{host}:sub": "scoped_principal:platform/user:alice"}},
+    }
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
     command = federation_command(
-        "stand-in", "aws", "--issuer", issuer.url, "--role", f"{ROLE_ARN}={TEAM_PATTERN}"
+        "stand-in",
+        "aws",
+        "--issuer",
+        issuer.url,
+        "--role",
+        f"{ROLE_ARN}={TEAM_PATTERN}",
+        "--trust-policy",
+        f"{PICKY_ROLE_ARN}={policy}",
     )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -241,6 +332,15 @@ def test_stand_in_command(
             RoleArn=ROLE_ARN, RoleSessionName="cli", WebIdentityToken=issuer.token()
         )
         assert answer["SubjectFromWebIdentityToken"] == SUB
+        alice = issuer.token(sub="scoped_principal:platform/user:alice")
+        answer = client.assume_role_with_web_identity(
+            RoleArn=PICKY_ROLE_ARN, RoleSessionName="cli", WebIdentityToken=alice
+        )
+        assert answer["AssumedRoleUser"]["Arn"].endswith(":assumed-role/picky/cli")
+        with pytest.raises(ClientError, match="AccessDenied"):  # StringEquals: alice only
+            client.assume_role_with_web_identity(
+                RoleArn=PICKY_ROLE_ARN, RoleSessionName="cli", WebIdentityToken=issuer.token()
+            )
     finally:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=15)

@@ -1,5 +1,6 @@
-"""`federation exchange azure` and `federation azure-assertion`, the real entry point in a
-run's environment, against a real issuer and the Entra stand-in."""
+"""`federation exchange azure` and `federation azure-assertion`, the entry point's
+``main`` in process in a run's environment, against the real application served on
+loopback and the Entra stand-in."""
 
 from __future__ import annotations
 
@@ -16,22 +17,22 @@ import pytest
 from federation.clock import ManualClock
 from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import EXIT_NOPERM, EXIT_TEMPFAIL, EXIT_USAGE
-from tests.cli.helpers import Admin, assert_error_line, verify_with_pyjwt
+from tests.cli.helpers import Admin, assert_error_line, invoke_cli, verify_with_pyjwt
 from tests.exchange.azure_helpers import (
     CLIENT,
     TENANT,
     Run,
     checked_assertion,
-    live_issuer,
     new_run,
     running_entra,
 )
-from tests.support import LiveServer, free_port
+from tests.support import LiveServer, free_port, serve_issuer
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from live_issuer(tmp_path_factory)
+    with serve_issuer(tmp_path_factory.mktemp("issuer")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -43,7 +44,8 @@ def exchange_azure(
     run: Run, authority: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     ids = ("--tenant-id", TENANT, "--client-id", CLIENT) if env is None else ()
-    return run.server.cli(
+    return invoke_cli(
+        run.server,
         "exchange",
         "azure",
         *ids,
@@ -140,7 +142,8 @@ def test_plain_http_to_another_host_is_refused(run: Run) -> None:
 
 
 def test_no_api_key(run: Run) -> None:
-    result = run.server.cli(
+    result = invoke_cli(
+        run.server,
         "exchange",
         "azure",
         "--tenant-id",
@@ -154,7 +157,7 @@ def test_no_api_key(run: Run) -> None:
 
 
 def test_no_tenant(run: Run) -> None:
-    result = run.server.cli("exchange", "azure", "--client-id", CLIENT, env=run.env())
+    result = invoke_cli(run.server, "exchange", "azure", "--client-id", CLIENT, env=run.env())
     message = assert_error_line(result, EXIT_USAGE, *secrets_of(run))
     assert "--tenant-id" in message
 
@@ -164,7 +167,8 @@ def test_no_tenant(run: Run) -> None:
 
 def test_the_assertion_on_stdout_is_an_rs256_entra_token(run: Run) -> None:
     # NOTE: the Oz CLI's duration grammar, as every command's --duration takes it
-    result = run.server.cli(
+    result = invoke_cli(
+        run.server,
         "azure-assertion",
         "--subject-template",
         "environment",
@@ -186,7 +190,7 @@ def test_the_assertion_file_is_private_and_replaced_whole(run: Run, tmp_path: Pa
     target = tmp_path / "federated-token"
     tokens = []
     for _ in range(2):
-        result = run.server.cli("azure-assertion", "--out", str(target), env=run.env())
+        result = invoke_cli(run.server, "azure-assertion", "--out", str(target), env=run.env())
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""
         assert str(target) in result.stderr
@@ -202,14 +206,14 @@ def test_an_assertion_file_that_cannot_be_written(run: Run, tmp_path: Path) -> N
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     target = blocker / "federated-token"  # its directory cannot exist
-    result = run.server.cli("azure-assertion", "--out", str(target), env=run.env())
+    result = invoke_cli(run.server, "azure-assertion", "--out", str(target), env=run.env())
     message = assert_error_line(result, 78, *secrets_of(run))
     assert f"cannot use directory {blocker}" in message
 
 
 def test_an_assertion_file_gets_its_missing_directory(run: Run, tmp_path: Path) -> None:
     target = tmp_path / "missing" / "federated-token"
-    result = run.server.cli("azure-assertion", "--out", str(target), env=run.env())
+    result = invoke_cli(run.server, "azure-assertion", "--out", str(target), env=run.env())
     assert result.returncode == 0, result.stderr
     assert target.read_text().count(".") == 2
     assert oct(target.stat().st_mode & 0o777) == "0o600"
@@ -217,6 +221,6 @@ def test_an_assertion_file_gets_its_missing_directory(run: Run, tmp_path: Path) 
 
 def test_a_finished_run_gets_no_assertion(run: Run) -> None:
     Admin(run.server).set_state(run.agent.run_id, "CANCELLED")
-    result = run.server.cli("azure-assertion", env=run.env())
+    result = invoke_cli(run.server, "azure-assertion", env=run.env())
     message = assert_error_line(result, 1, *secrets_of(run))
     assert run.agent.run_id in message

@@ -20,6 +20,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, WorkloadIdentityCredential
 
 from federation.exchange.azure import assertion_callback
+from tests.cli.helpers import invoke_cli
 from tests.exchange.azure_helpers import (
     CLIENT,
     SCOPE,
@@ -112,7 +113,7 @@ def test_workload_identity_credential_reads_the_assertion_file(
     run: Run, tls: tuple[Path, Path], tmp_path: Path
 ) -> None:
     token_file = tmp_path / "azure-federated-token"
-    written = run.server.cli("azure-assertion", "--out", str(token_file), env=run.env())
+    written = invoke_cli(run.server, "azure-assertion", "--out", str(token_file), env=run.env())
     assert written.returncode == 0, written.stderr
     assert written.stdout == ""
     assert f"sub {run.subject!r}" in written.stderr

@@ -1,4 +1,5 @@
-"""`federation exchange gcp` and `federation stand-in gcp` through the real entry point."""
+"""`federation exchange gcp` (the entry point's ``main``, in process) and `federation
+stand-in gcp`, which serves until stopped, as a real process (stopped with a deadline)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from federation.cli import cli
 from federation.exchange import gcp
-from tests.cli.helpers import assert_error_line
+from tests.cli.helpers import assert_error_line, run_federation
 from tests.exchange.gcp_helpers import (
     PROVIDER,
     SERVICE_ACCOUNT,
@@ -149,9 +150,13 @@ def test_the_stand_in_command(
 
 
 def test_the_stand_in_command_refuses_a_bad_provider(run: Run) -> None:
-    result = run.cli(
+    # A process: a stand-in that serves after all is killed after 30 s (the test fails).
+    result = run_federation(
+        run.server.home,
+        run.env(),
         *("stand-in", "gcp", "--issuer", run.server.url),
         *("--provider", PROVIDER.replace("123456789012", "acme-prod")),
+        timeout=30,
     )
     assert "resource name" in assert_error_line(result, 2)
     bad_binding = CliRunner().invoke(

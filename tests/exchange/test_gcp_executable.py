@@ -1,6 +1,8 @@
 """The executable path: `gcp-credential-config` writes the external_account file,
 google-auth's own `google.auth.default()` loads it and refreshes by running the real
-`federation issue-gcp-token` against the GCP stand-in, with and without impersonation."""
+`federation issue-gcp-token` (a process, as google-auth starts it, within the file's
+timeout) against the GCP stand-in, with and without impersonation. The commands the
+tests run themselves are the entry point's ``main``, in process."""
 
 from __future__ import annotations
 
@@ -14,11 +16,9 @@ import google.auth
 import jwt
 import pytest
 import requests
-from click.testing import CliRunner
 from google.auth import exceptions, pluggable
 from google.auth.transport.requests import Request
 
-from federation.cli import cli
 from tests.cli.helpers import Admin, assert_error_line, verify_with_pyjwt
 from tests.exchange.gcp_helpers import (
     CLOUD_PLATFORM,
@@ -226,13 +226,10 @@ def test_issue_gcp_token_failure_is_an_aip_4117_error(run: Run) -> None:
 def test_issue_gcp_token_refusals(
     run: Run, args: list[str], env: dict[str, str], expected: str
 ) -> None:
-    environment = {
-        **run.env(),
-        "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE": PROVIDER,
-        **env,
-    }
-    result = CliRunner().invoke(cli, ["issue-gcp-token", *args], env=environment)
-    message = aip_4117_error(result.exit_code, result.stdout, result.stderr, run.agent.key)
+    result = run.cli(
+        "issue-gcp-token", *args, **{"GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE": PROVIDER, **env}
+    )
+    message = aip_4117_error(result.returncode, result.stdout, result.stderr, run.agent.key)
     assert expected in message
 
 

@@ -4,6 +4,7 @@ signed with PyJWT by a small issuer served on loopback, so each rule can be brok
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,11 +21,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from federation.clock import ManualClock
-from federation.stand_ins.gcp_sts import Condition, Provider, gcp_sts_app
+from federation.stand_ins.gcp_sts import CONDITION_REFUSED, Condition, Provider, gcp_sts_app
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
 from tests.exchange.gcp_helpers import CLOUD_PLATFORM, POOL, PROVIDER, SERVICE_ACCOUNT
-from tests.support import free_port
+from tests.support import federation_command, free_port
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 T = int(NOW.timestamp())
@@ -352,3 +353,46 @@ def test_impersonation_refusals(issuer: Issuer, stand_in: StandIn) -> None:
     assert stand_in.generate(token).status_code == 401
     other = stand_in.client.post(f"/v1/projects/-/serviceAccounts/{SERVICE_ACCOUNT}:signBlob")
     assert other.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (("--attribute-condition", "assertion.sub =="), "not valid CEL"),
+        (("--attribute-mapping", "google.groups=assertion.teams"), "google.subject"),
+        (("--attribute-condition", "true", "--require-team", "ops"), "not both"),
+    ],
+)
+def test_the_command_refuses_a_provider_gcp_would_not_save(
+    options: tuple[str, ...], words: str
+) -> None:
+    command = federation_command(
+        "stand-in", "gcp", "--issuer", "https://issuer.example.com", "--provider", PROVIDER
+    )
+    done = subprocess.run(
+        [*command, *options], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr
+
+
+def test_a_provider_with_its_own_mapping_and_full_cel(issuer: Issuer, http: httpx.Client) -> None:
+    provider = Provider(
+        name=PROVIDER,
+        issuer_uri=issuer.url,
+        attribute_mapping={
+            "google.subject": "assertion.sub.split(':')[1]",
+            "attribute.team": "assertion.teams[0]",
+        },
+        condition="attribute.team in ['ops', 'sre'] && google.subject.matches('^u[0-9]+$')",
+    )
+    bindings = {SERVICE_ACCOUNT: [f"principalSet://{POOL}/attribute.team/ops"]}
+    stand_in = stand_in_for(provider, http, **bindings)
+    token = federated(stand_in, issuer.token(teams=["ops"]))
+    assert stand_in.generate(token).status_code == 200
+    assert stand_in.gcp.impersonations[-1].principal == f"principal://{POOL}/subject/u1"
+    refused = stand_in.refusal(issuer.token(teams=["finance"]))
+    assert refused == ("unauthorized_client", CONDITION_REFUSED)
+    error, description = stand_in.refusal(issuer.token())  # no teams: the mapping fails
+    assert error == "invalid_grant"
+    assert "attribute.team" in description

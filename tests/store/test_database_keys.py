@@ -74,7 +74,11 @@ def test_a_wrong_kek_stops_with_a_clear_error(db: Store, clock: ManualClock) -> 
         stranger.load()
 
 
-@pytest.mark.parametrize("text_kek", ["", "short", "!" * 43, new_kek() + "AAAA"])
+@pytest.mark.parametrize(
+    "text_kek",
+    ["", "short", "!" * 43, new_kek() + "AAAA"],
+    ids=["empty", "short", "not-base64", "too-long"],  # one id on every xdist worker
+)
 def test_a_malformed_kek_is_refused_without_echoing_it(text_kek: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         KeyEncryptionKey.from_text(text_kek)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from federation.api.middleware.limits import send_problem
+from federation.api.middleware.size_limits import send_problem
 from federation.errors import RateLimited
 from federation.rate_limits import RateLimit
 

@@ -20,7 +20,7 @@ from functools import partial
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from federation.api.middleware.limits import send_problem
+from federation.api.middleware.size_limits import send_problem
 from federation.api.problems import database_unavailable
 from federation.store.deadlines import REQUEST_BUDGET, DatabaseBudget, charging
 

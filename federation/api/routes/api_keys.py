@@ -17,24 +17,8 @@ from federation.api.schemas import (
     Lookup,
 )
 from federation.registry import principals as accounts
-from federation.registry.auth import mask
-from federation.store.models import ApiKey
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
-
-
-def api_key_out(row: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=row.id,
-        name=row.name,
-        type=row.type,
-        principal_uid=row.principal_uid,
-        scopes=list(row.scopes),
-        masked_key=mask(row.last4),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-    )
 
 
 @router.post("", status_code=201, summary="Create an API key (the raw key is shown once)")
@@ -51,7 +35,7 @@ def create_api_key(
         expires_in=body.expires_in,
         now=context.clock.now(),
     )
-    return ApiKeyCreated(**api_key_out(created.row).model_dump(), key=created.raw)
+    return ApiKeyCreated.model_validate(created)
 
 
 @router.get("", summary="List API keys, newest first")
@@ -61,7 +45,7 @@ def list_api_keys(
     page: Paging,
     principal_uid: Annotated[Identifier | None, Query()] = None,
 ) -> ListOut[ApiKeyOut]:
-    return list_out(accounts.list_api_keys(session, caller, page, principal_uid), api_key_out)
+    return list_out(accounts.list_api_keys(session, caller, page, principal_uid), ApiKeyOut)
 
 
 @router.delete(

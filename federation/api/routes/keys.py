@@ -10,34 +10,20 @@ from sqlalchemy.orm import Session
 
 from federation.api.deps import AppContext, Context, CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
-from federation.api.schemas import KeyChangeOut, KeyOut, ListOut, Lookup, PageInfo, RotateBody
-from federation.keys import ALGORITHMS, KeyChange, KeyRecord, KeyStatus
+from federation.api.schemas import KeyChangeOut, KeyOut, ListOut, Lookup, RotateBody
+from federation.keys import ALGORITHMS, KeyChange, KeyRecord
 from federation.registry.audit import outstanding
 from federation.registry.auth import Scope
-from federation.store.pagination import paginate_items
+from federation.store.pagination import Page, paginate_items
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
-
-
-def key_out(status: KeyStatus) -> KeyOut:
-    record = status.record
-    return KeyOut(
-        kid=record.kid,
-        alg=record.alg,
-        state=status.state,
-        created_at=record.created_at,
-        activates_at=record.activates_at,
-        retires_at=status.retires_at,
-        removed_at=status.removed_at,
-        location=record.location,
-    )
 
 
 @router.get("", summary="Signing keys and their states, newest first")
 def list_keys(context: Context, caller: CurrentCaller, page: Paging) -> ListOut[KeyOut]:
     caller.require(Scope.ADMIN)
     found = paginate_items(context.keyring.statuses(), lambda status: status.record.kid, page)
-    return list_out(found, key_out)
+    return list_out(found, KeyOut)
 
 
 @router.post("/rotate", status_code=201, summary="Publish new keys; they sign after the lead time")
@@ -48,8 +34,8 @@ def rotate_keys(
     algorithms = [body.alg] if body is not None and body.alg else list(ALGORITHMS)
     created: list[KeyRecord] = [context.keyring.rotate(alg) for alg in algorithms]
     kids = {record.kid for record in created}
-    items = [key_out(s) for s in context.keyring.statuses() if s.record.kid in kids]
-    return ListOut[KeyOut](items=items, page_info=PageInfo(has_next_page=False, next_cursor=None))
+    items = [status for status in context.keyring.statuses() if status.record.kid in kids]
+    return list_out(Page(items=items, next_cursor=None), KeyOut)
 
 
 @router.post("/{kid}/retire", summary="Emergency: stop signing with a key now")
@@ -91,8 +77,8 @@ def _change_out(
                 f"may reject its tokens until {replacement.created_at + cache:%H:%M:%SZ}"
             )
     return KeyChangeOut(
-        key=key_out(by_kid[kid]),
-        replacement=key_out(by_kid[replacement.kid]) if replacement is not None else None,
+        key=KeyOut.model_validate(by_kid[kid]),
+        replacement=None if replacement is None else KeyOut.model_validate(by_kid[replacement.kid]),
         outstanding_tokens=left.count,
         outstanding_until=left.last_expiry,
         warnings=warnings,

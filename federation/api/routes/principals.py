@@ -18,20 +18,8 @@ from federation.api.schemas import (
 )
 from federation.registry import principals as accounts
 from federation.registry.auth import Scope, mask
-from federation.store.models import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["principals"])
-
-
-def principal_out(row: Principal) -> PrincipalOut:
-    return PrincipalOut(
-        type=row.type,
-        uid=row.uid,
-        email=row.email,
-        display_name=row.display_name,
-        teams=list(row.teams),
-        created_at=row.created_at,
-    )
 
 
 @router.get("/whoami", summary="The principal and key behind this request")
@@ -67,7 +55,7 @@ def create_principal(
         teams=body.teams,
         now=context.clock.now(),
     )
-    return principal_out(row)
+    return PrincipalOut.model_validate(row)
 
 
 @router.get("/principals", summary="List principals, newest first")
@@ -75,7 +63,7 @@ def list_principals(
     session: DbSession, caller: CurrentCaller, page: Paging
 ) -> ListOut[PrincipalOut]:
     caller.require(Scope.ADMIN)
-    return list_out(accounts.list_principals(session, page), principal_out)
+    return list_out(accounts.list_principals(session, page), PrincipalOut)
 
 
 @router.get("/principals/{uid}", summary="One principal")
@@ -83,4 +71,4 @@ def get_principal(
     session: DbSession, caller: CurrentCaller, uid: Annotated[Identifier, Path()]
 ) -> PrincipalOut:
     caller.require(Scope.ADMIN)
-    return principal_out(accounts.get_principal(session, uid))
+    return PrincipalOut.model_validate(accounts.get_principal(session, uid))

@@ -26,25 +26,9 @@ from federation.api.schemas import (
 from federation.domain.run_states import RunState
 from federation.registry import runs
 from federation.registry.auth import Scope
-from federation.store.models import Run
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunIdPath = Annotated[Lookup, Path()]
-
-
-def run_out(row: Run) -> RunOut:
-    return RunOut(
-        run_id=row.run_id,
-        principal_uid=row.principal_uid,
-        team_uid=row.team_uid,
-        environment=row.environment,
-        agent_name=row.agent_name,
-        skill_spec=row.skill_spec,
-        host=row.host,
-        state=row.state,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 @router.post("", status_code=201, summary="Register a run (the workload token is shown once)")
@@ -65,9 +49,7 @@ def create_run(
         state=body.state,
         now=context.clock.now(),
     )
-    return RunCreated(
-        **run_out(registered.row).model_dump(), workload_token=registered.workload_token
-    )
+    return RunCreated.model_validate(registered)
 
 
 @router.get("", summary="List runs, newest first")
@@ -83,13 +65,13 @@ def list_runs(
     found = runs.list_runs(
         session, page, state=state, principal_uid=principal_uid, environment=environment
     )
-    return list_out(found, run_out)
+    return list_out(found, RunOut)
 
 
 @router.get("/{run_id}", summary="One run")
 def get_run(session: DbSession, caller: CurrentCaller, run_id: RunIdPath) -> RunOut:
     caller.require(Scope.RUNS_WRITE)
-    return run_out(runs.get_run(session, run_id))
+    return RunOut.model_validate(runs.get_run(session, run_id))
 
 
 @router.patch("/{run_id}", summary="Move a run to another state")
@@ -97,7 +79,8 @@ def update_run(
     body: RunUpdate, context: Context, session: DbSession, caller: CurrentCaller, run_id: RunIdPath
 ) -> RunOut:
     caller.require(Scope.RUNS_WRITE)
-    return run_out(runs.set_run_state(session, caller, run_id, body.state, context.clock.now()))
+    moved = runs.set_run_state(session, caller, run_id, body.state, context.clock.now())
+    return RunOut.model_validate(moved)
 
 
 @router.post(
