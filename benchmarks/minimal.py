@@ -64,6 +64,16 @@ SCHEMA = (
 KEY_QUERY = "SELECT principal FROM minimal_keys WHERE hash = %s"
 RUN_QUERY = "SELECT principal, team, state, workload_hash FROM minimal_runs WHERE run_id = %s"
 AUDIT_INSERT = "INSERT INTO minimal_audit VALUES (%s, %s, %s, %s, %s, %s)"
+
+
+def _qmark(statement: str) -> str:
+    """A statement in sqlite3's placeholder style."""
+    return statement.replace("%s", "?")
+
+
+SQLITE_KEY_QUERY, SQLITE_RUN_QUERY, SQLITE_AUDIT_INSERT = map(
+    _qmark, (KEY_QUERY, RUN_QUERY, AUDIT_INSERT)
+)
 SEED = (
     ("INSERT INTO minimal_keys VALUES (%s, 'bench') ON CONFLICT DO NOTHING", "key"),
     (
@@ -103,7 +113,7 @@ class SqliteBaseline:
             for statement in SCHEMA:
                 connection.execute(statement)
             for statement, name in SEED:
-                connection.execute(statement.replace("%s", "?"), _seed_values(name))
+                connection.execute(_qmark(statement), _seed_values(name))
         self._reader = sqlite3.connect(path, isolation_level=None)
         self._writer = sqlite3.connect(path, isolation_level=None)
         self._writer.execute("PRAGMA synchronous=NORMAL")
@@ -114,13 +124,13 @@ class SqliteBaseline:
         return None
 
     async def key_and_run(self, digest: str, run_id: str) -> tuple[Any, Any]:
-        key = self._reader.execute(KEY_QUERY.replace("%s", "?"), (digest,)).fetchone()
-        run = self._reader.execute(RUN_QUERY.replace("%s", "?"), (run_id,)).fetchone()
+        key = self._reader.execute(SQLITE_KEY_QUERY, (digest,)).fetchone()
+        run = self._reader.execute(SQLITE_RUN_QUERY, (run_id,)).fetchone()
         return key, run
 
     async def write(self, rows: list[tuple[Any, ...]]) -> None:
         self._writer.execute("BEGIN IMMEDIATE")
-        self._writer.executemany(AUDIT_INSERT.replace("%s", "?"), rows)
+        self._writer.executemany(SQLITE_AUDIT_INSERT, rows)
         self._writer.execute("COMMIT")
         await asyncio.get_running_loop().run_in_executor(self._thread, self._flush)
 

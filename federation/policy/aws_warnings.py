@@ -110,15 +110,15 @@ def _unconstrained(statement: Statement, provider: str) -> list[str]:
     found: list[str] = []
     name = statement.label
     allowing = _keys(statement, negated=False)
-    excluding = _keys(statement, negated=True)
-    if f"{provider}:aud".lower() not in allowing | excluding:
+    constrained = allowing | _keys(statement, negated=True)
+    if f"{provider}:aud".lower() not in constrained:
         found.append(
             f"{name} allows {ARWWI} without a condition on {provider}:aud: every "
             "audience among the provider's client IDs is accepted; add StringEquals "
             f'"{provider}:aud": "sts.amazonaws.com"'
         )
     sub = f"{provider}:sub".lower()
-    if sub not in allowing | excluding:
+    if sub not in constrained:
         found.append(
             f"{name} has no condition on {provider}:sub, so it matches every subject of "
             "this issuer: add StringEquals or StringLike on the subject"
