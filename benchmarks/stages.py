@@ -19,7 +19,7 @@ the stages are interleaved round by round, so that a noisy moment hits them all.
 issuer's home is new (``federation init``'s :func:`federation.server.runtime.initialize` in a
 temporary directory), seeded through the library with a user in one team, a personal
 ``federate`` key and a run in progress, and the application is the one a server worker
-builds (:func:`federation.server.runtime.app_from_environment`).
+builds (:func:`federation.server.runtime.worker_app`).
 
 It runs in a child process pinned to one core (``python -m benchmarks.stages
 --database-url URL``, printing one JSON line), like the mint benchmark, so that pinning
@@ -51,7 +51,7 @@ from federation.api.deps import AppContext
 from federation.clock import SystemClock
 from federation.issuing.pipeline import IssueRequest, audit_entry
 from federation.registry.auth import authenticate, presented_digest
-from federation.server.runtime import app_from_environment, initialize
+from federation.server.runtime import initialize, worker_app
 from federation.settings import load_settings
 from federation.store import Store
 from tests.seeding import seed_user_run
@@ -394,7 +394,7 @@ def measure(
         with issuer_home(database_url) as (home, url):
             admin_key = (home / "var" / "admin-api-key").read_text().strip()
             tenant = seed(url, admin_key)
-            app = app_from_environment()
+            app = worker_app(load_settings())
             context: AppContext = app.state.context
             database = context.store.dialect
             try:

@@ -2,22 +2,33 @@
 # The README walk-through: from a running local issuer to a verified token.
 #
 # Start the issuer first, in another terminal:   make run
-# Then, from the repository root:                examples/walkthrough.sh
+# Then, from a fresh shell anywhere:             examples/walkthrough.sh
 #
-# Settings (environment):
-#   FEDERATION_URL             the issuer (default http://127.0.0.1:8080)
+# Settings (environment), the same as `make run` takes:
+#   FEDERATION_HOST, FEDERATION_PORT  where the issuer listens (default 127.0.0.1:8080);
+#                              the CLI finds it there
+#   FEDERATION_URL             the issuer, when it is somewhere else
 #   FEDERATION_ADMIN_KEY_FILE  the admin key file `federation init` wrote
-#                              (default var/admin-api-key)
+#                              (default var/admin-api-key in the repository)
 #
-# Every run creates its own principal and run (random suffix), so the script can run
-# again and again against the same issuer. Secrets (API key, workload token) are kept in
+# It runs the project's own `federation` (.venv/bin, which `make run` creates). Every
+# run creates its own principal and run (random suffix), so the script can run again
+# and again against the same issuer. Secrets (API key, workload token) are kept in
 # shell variables and never printed.
 set -euo pipefail
 
-export FEDERATION_URL="${FEDERATION_URL:-http://127.0.0.1:8080}"
-export FEDERATION_ADMIN_KEY_FILE="${FEDERATION_ADMIN_KEY_FILE:-var/admin-api-key}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -x "$root/.venv/bin/federation" ]]; then
+    export PATH="$root/.venv/bin:$PATH"
+fi
+if ! command -v federation >/dev/null; then
+    echo "walkthrough: no \`federation\` command; run \`make run\` first (it creates .venv)" >&2
+    exit 1
+fi
+export FEDERATION_ADMIN_KEY_FILE="${FEDERATION_ADMIN_KEY_FILE:-$root/var/admin-api-key}"
 # The management commands below act as the admin through the admin key file, and only
-# the last steps act as the agent: no key or run from your shell may leak in.
+# the last steps act as the agent: no key or run from your shell may leak in (a
+# WARP_API_KEY would override the admin key file).
 unset WARP_API_KEY WARP_WORKLOAD_TOKEN OZ_RUN_ID
 
 step() { printf '\n== %s ==\n' "$*"; }
@@ -52,7 +63,11 @@ run="$(federation runs create --principal "$uid" --team platform --environment s
     --state INPROGRESS --output-format json)"
 run_id="$(field run_id <<<"$run")"
 workload_token="$(field workload_token <<<"$run")"
-echo "run $run_id is INPROGRESS"
+if [[ "$workload_token" != wlt-* ]]; then
+    echo "walkthrough: \`runs create\` printed no wlt-... workload token" >&2
+    exit 1
+fi
+echo "run $run_id is INPROGRESS; its workload token (wlt-...) is kept in a variable"
 
 step "inside the run: issue a token for sts.amazonaws.com"
 token="$(WARP_API_KEY="$api_key" WARP_WORKLOAD_TOKEN="$workload_token" OZ_RUN_ID="$run_id" \

@@ -10,6 +10,7 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     │   ├── RequestTooLarge      413 invalid_request
     │   ├── HeadersTooLarge      431 invalid_request
     │   ├── VerificationFailed   a token failed `federation verify`
+    │   │   └── LogVerificationFailed  the transparency log or a proof did not verify
     │   ├── PolicyRefusal        a policy given to issue-token would refuse the token
     │   └── InvalidPolicy        a policy the cloud would refuse to save (exit 2)
     ├── AuthenticationRequired   401 authentication_required
@@ -20,8 +21,11 @@ prints ``title (detail)`` on stderr; neither knows about individual errors.
     ├── OperationNotSupported    422 operation_not_supported
     ├── RateLimited              429 resource_unavailable       (retryable, Retry-After)
     ├── ResourceUnavailable      503 resource_unavailable       (retryable)
+    │   └── IssuerUnreachable    the CLI found no issuer at its URL
     └── InternalError            500 internal_error             (retryable)
         └── ConfigurationError   a setting, key file or database stops start-up
+            ├── PortUnavailable  the port to listen on is in use (or forbidden)
+            └── InvalidIssuerUrl the CLI's issuer URL is unusable, or no issuer's
 
 Details must never contain a secret: they are shown to clients and written to logs.
 """
@@ -118,6 +122,14 @@ class VerificationFailed(InvalidRequest):
     exit_code = EXIT_FAILURE
 
 
+class LogVerificationFailed(VerificationFailed):
+    """A signed checkpoint, tile, entry or proof of the transparency log did not verify:
+    the log was rewritten or forked, or the data is not what its key signed. Exits 1,
+    so that a monitor run from cron or CI fails."""
+
+    title = "The transparency log did not verify."
+
+
 class PolicyRefusal(InvalidRequest):
     """The trust policy or provider a user asked `issue-token` to check against would
     refuse the token, so none was issued. Exits 1, as a `policy test` deny does."""
@@ -197,6 +209,13 @@ class ResourceUnavailable(FederationError):
     default_retryable = True
 
 
+class IssuerUnreachable(ResourceUnavailable):
+    """The CLI found nothing answering at the issuer's URL (the detail says which URL,
+    and which flag or variable gave it)."""
+
+    title = "Cannot reach the issuer."
+
+
 class RateLimited(FederationError):
     """Too many requests: ``Retry-After`` says, in whole seconds, when one may succeed."""
 
@@ -223,6 +242,21 @@ class ConfigurationError(InternalError):
     title = "The issuer is not configured correctly."
     default_retryable = False
     exit_code = EXIT_CONFIG
+
+
+class PortUnavailable(ConfigurationError):
+    """A server (``serve``, a stand-in) cannot have the port it was given: something
+    listens there already, another issuer among others, or the address is not this
+    host's or not this user's to take."""
+
+    title = "The server cannot listen on the port it was given."
+
+
+class InvalidIssuerUrl(ConfigurationError):
+    """The issuer URL the CLI was given is not one it can use (not http(s), plain http
+    to another host with an API key), or what answers there is not an issuer."""
+
+    title = "Invalid issuer URL."
 
 
 # Which class answers for an HTTP status, and for an Oz code: the API maps framework

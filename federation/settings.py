@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from federation._internal.networks import Networks, parse_networks
 from federation._internal.urls import is_loopback
 from federation.domain.durations import DurationPolicy, format_duration, parse_duration
 from federation.domain.rates import Rate, parse_rate
@@ -57,8 +58,16 @@ def _rate(value: Any) -> Any:
 RateOrOff = Annotated[Rate | None, NoDecode, BeforeValidator(_rate)]
 
 
+def _networks(value: Any) -> Any:
+    """``10.0.0.5, 10.1.0.0/16, fd00::/8``: comma-separated addresses and networks."""
+    return parse_networks(value) if isinstance(value, str) else value
+
+
+NetworksSetting = Annotated[Networks, NoDecode, BeforeValidator(_networks)]
+
+
 class Settings(BaseSettings):
-    """Everything configurable, from ``FEDERATION_*`` variables (see the README)."""
+    """Everything configurable, from ``FEDERATION_*`` variables (docs/reference/settings.md)."""
 
     model_config = SettingsConfigDict(env_prefix="FEDERATION_", extra="ignore", frozen=True)
 
@@ -78,6 +87,9 @@ class Settings(BaseSettings):
     require_workload_token: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # After SIGTERM a worker answers on, each answer closing its connection, until no
+    # request has come for a second or this time is up (federation.server.draining).
+    shutdown_drain: SecondsOrOff = Field(default=5, le=300)
     jwks_max_age: Seconds = 300
     key_lead_time: Seconds = 3600
     clock_skew: int = Field(default=5, ge=0, le=300)
@@ -88,6 +100,12 @@ class Settings(BaseSettings):
     rate_limit_key: RateOrOff = Rate(20, "s", burst=200)
     rate_limit_run: RateOrOff = Rate(5, "s", burst=100)
     rate_limit_auth_failures: RateOrOff = Rate(5, "s", burst=100)
+    # API keys created per principal: a person or an orchestrator makes a few; a leaked
+    # key looping on POST /api/v1/api-keys is held to this.
+    rate_limit_key_creation: RateOrOff = Rate(1, "s", burst=30)
+    # Proxies whose X-Forwarded-For names the client (federation.api.middleware.
+    # client_address); none: the TCP peer is the client.
+    trusted_proxies: NetworksSetting = ()
     redis_url: SecretStr | None = Field(
         default=None, description="Shared rate limits; unset: in this process."
     )
@@ -105,6 +123,13 @@ class Settings(BaseSettings):
     metrics: Literal["admin", "public", "off"] = "admin"
     metrics_dir: Path = Path("var/metrics")
     console: bool = Field(default=True, description="The web console at /console (on|off).")
+    api_docs: bool = Field(
+        default=True, description="The API reference at /docs, served from the package (on|off)."
+    )
+    # NOTE: off by default: the schema is Oz's, and no client of it introspects
+    graphql_introspection: bool = Field(
+        default=False, description="GraphQL introspection on /graphql/v2 (on|off)."
+    )
     console_secret: SecretStr | None = Field(
         default=None, description="Seals console sessions; unset: console_secret_file."
     )

@@ -1,5 +1,6 @@
 """A user, a personal federate key and a run, made through the library as the API makes
-them: for test suites and benchmarks that need an issuer with someone to issue to."""
+them: for the store suites and the benchmarks, which have a store but no HTTP server.
+Everything with an application or a live server seeds through ``tests.support.World``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 from federation.domain.run_states import RunState
 from federation.registry import principals as accounts
 from federation.registry import runs
-from federation.registry.auth import Caller
+from federation.registry.auth import Caller, authenticate
+from federation.store import Store
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,29 @@ def seed_user_run(
         now=now,
     )
     return SeededRun(key=key.raw, run_id=run.row.run_id, workload_token=run.workload_token)
+
+
+def admin_caller(store: Store, now: datetime) -> Caller:
+    """The bootstrap admin key's caller, as authentication makes it."""
+    with store.session() as session:
+        created = accounts.bootstrap_admin(session, now)
+        assert created is not None
+        return authenticate(session, created.raw, now)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """User ``u1`` (team ``t1``) with a federate key and run ``r1``."""
+
+    admin: Caller
+    key: str
+    workload_token: str
+
+
+def seed(store: Store, now: datetime, state: RunState = RunState.INPROGRESS) -> Seeded:
+    admin = admin_caller(store, now)
+    with store.session() as session:
+        seeded = seed_user_run(
+            session, admin, now, uid="u1", team="t1", environment="e1", run_id="r1", state=state
+        )
+    return Seeded(admin=admin, key=seeded.key, workload_token=seeded.workload_token)

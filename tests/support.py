@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol
 
 import httpx
-import httpx2
 from fastapi.testclient import TestClient
+from typing_extensions import TypeVar
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -43,13 +44,55 @@ class Agent:
         }
 
 
-class World:
-    """Sets up principals, keys and runs through the real API, as an admin would."""
+class Http(Protocol):
+    """What :class:`World` sends requests through: the application in this process
+    (starlette's ``TestClient``) or a live server (:class:`LiveHttp`)."""
 
-    def __init__(self, client: TestClient, admin_key: str) -> None:
-        self.client = client
+    def request(
+        self, method: str, url: str, *, json: Any = ..., params: Any = ..., headers: Any = ...
+    ) -> Any: ...
+
+
+class LiveHttp:
+    """Requests to a live server, one connection each: nothing is left open to close."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def request(
+        self, method: str, url: str, *, json: Any = None, params: Any = None, headers: Any = None
+    ) -> httpx.Response:
+        return httpx.request(
+            method, f"{self.url}{url}", json=json, params=params, headers=headers, timeout=10
+        )
+
+
+Client = TypeVar("Client", bound=Http, default=TestClient)
+
+
+class World(Generic[Client]):
+    """Sets up principals, keys and runs through the real HTTP API, as an admin would:
+    the one way tests seed an issuer, over the application in this process or a live
+    server's URL (:meth:`live`)."""
+
+    def __init__(self, client: Client, admin_key: str) -> None:
+        self.client: Client = client
         self.admin_key = admin_key
         self.admin = bearer(admin_key)
+
+    @staticmethod
+    def live(server: LiveServer, admin_key: str | None = None) -> World[LiveHttp]:
+        """A world over ``server``'s HTTP API, as its admin (or as ``admin_key``)."""
+        return World(LiveHttp(server.url), admin_key or server.admin_key)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``method path`` as the admin."""
+        return self.client.request(method, path, headers=self.admin, **kwargs)
+
+    def _created(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.request("POST", path, json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
 
     def principal(
         self,
@@ -67,9 +110,7 @@ class World:
             "email": email if type == "user" else None,
             "display_name": display_name,
         }
-        response = self.client.post("/api/v1/principals", json=body, headers=self.admin)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return self._created("/api/v1/principals", body)
 
     def api_key(
         self,
@@ -88,19 +129,19 @@ class World:
             "scopes": list(scopes),
             "expires_in": expires_in,
         }
-        response = self.client.post("/api/v1/api-keys", json=body, headers=self.admin)
-        assert response.status_code == 201, response.text
-        return str(response.json()["key"])
+        return str(self._created("/api/v1/api-keys", body)["key"])
 
     def _key_type(self, principal_uid: str) -> str:
-        found = self.client.get(f"/api/v1/principals/{principal_uid}", headers=self.admin)
+        found = self.request("GET", f"/api/v1/principals/{principal_uid}")
         return "personal" if found.json()["type"] == "user" else "agent"
 
     def run(self, principal_uid: str, **attributes: Any) -> dict[str, Any]:
         body = {"principal_uid": principal_uid, "state": "INPROGRESS", **attributes}
-        response = self.client.post("/api/v1/runs", json=body, headers=self.admin)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return self._created("/api/v1/runs", body)
+
+    def set_state(self, run_id: str, state: str) -> None:
+        response = self.request("PATCH", f"/api/v1/runs/{run_id}", json={"state": state})
+        assert response.status_code == 200, response.text
 
     def agent(
         self,
@@ -111,6 +152,8 @@ class World:
         email: str | None = "ada@example.com",
         **run: Any,
     ) -> Agent:
+        """A principal with a federate key and a run in progress (``run`` overrides the
+        run's attributes: environment ``e1``, agent ``nightly``, host ``warp``...)."""
         self.principal(uid, type=type, teams=teams, email=email)
         key = self.api_key(uid)
         defaults = {
@@ -124,11 +167,31 @@ class World:
             uid=uid, key=key, run_id=created["run_id"], workload_token=created["workload_token"]
         )
 
-    def issue(self, agent: Agent, **body: Any) -> httpx2.Response:
-        payload = {"run_id": agent.run_id, "audience": "sts.amazonaws.com", **body}
-        return self.client.post(
-            "/api/v1/federate/issue-token", json=payload, headers=agent.headers()
+    def platform_agent(self, **run: Any) -> Agent:
+        """An agent with an id of its own (for servers that several tests share): a user
+        of team ``platform`` whose run (``run`` overrides) is in environment ``staging``."""
+        uid = f"ada-{secrets.token_hex(4)}"
+        self.principal(uid, teams=("platform",), email=f"{uid}@example.com", display_name=None)
+        key = self.api_key(uid, type="personal")
+        defaults = {"team_uid": "platform", "environment": "staging", "host": "warp"}
+        created = self.run(uid, **{**defaults, **run})
+        return Agent(
+            uid=uid, key=key, run_id=created["run_id"], workload_token=created["workload_token"]
         )
+
+    def issue(self, agent: Agent, **body: Any) -> Any:
+        payload = {"run_id": agent.run_id, "audience": "sts.amazonaws.com", **body}
+        return self.client.request(
+            "POST", "/api/v1/federate/issue-token", json=payload, headers=agent.headers()
+        )
+
+    def status_of(self, key: str) -> int:
+        """What ``/api/v1/whoami`` answers ``key``: 200 while it authenticates."""
+        return int(self.client.request("GET", "/api/v1/whoami", headers=bearer(key)).status_code)
+
+
+LiveWorld = World[LiveHttp]
+"""A world over a live server's HTTP API (:meth:`World.live`)."""
 
 
 def free_port() -> int:
@@ -242,6 +305,36 @@ class LiveServer:
         )
 
 
+# What every test server runs with, unless a test says otherwise: no drain on SIGTERM
+# (an idle server would wait a second to stop; tests/integration/test_drain.py turns it
+# on), and no limit on key creation (servers shared by a module make a key per test;
+# tests/api/test_key_creation_limits.py tests the limit).
+TEST_SERVER_SETTINGS = {"shutdown_drain": "0", "rate_limit_key_creation": "off"}
+
+
+def issuer_env(home: Path, database_url: str, port: int, **settings: str) -> dict[str, str]:
+    """The environment of an issuer in ``home`` on ``port``, for its processes and the
+    CLI: this process's, without its FEDERATION_*, WARP_* and OZ_* variables, then the
+    test server's settings and ``settings`` (FEDERATION_* names)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
+    }
+    env.update(
+        {f"FEDERATION_{name.upper()}": value for name, value in TEST_SERVER_SETTINGS.items()}
+    )
+    env.update(
+        FEDERATION_DATABASE_URL=database_url,
+        FEDERATION_KEYS_DIR=str(home / "keys"),
+        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
+        FEDERATION_PORT=str(port),
+        FEDERATION_URL=f"http://127.0.0.1:{port}",
+        **settings,
+    )
+    return env
+
+
 def start_server(
     home: Path, database_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
 ) -> Iterator[LiveServer]:
@@ -254,19 +347,7 @@ def start_server(
     for attempt in range(3):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
-        }
-        env.update(
-            FEDERATION_DATABASE_URL=database_url,
-            FEDERATION_KEYS_DIR=str(home / "keys"),
-            FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
-            FEDERATION_PORT=str(port),
-            FEDERATION_URL=url,
-            **(settings or {}),
-        )
+        env = issuer_env(home, database_url, port, **(settings or {}))
         if attempt == 0:
             init = run(federation_command("init"), env=env, cwd=home, timeout=60)
             assert init.returncode == 0, init.stderr
@@ -302,7 +383,7 @@ def _wait_healthy(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output = log.read_text()
-            if "address already in use" in output.lower():
+            if f"port {url.rsplit(':', 1)[1]} is in use" in output:  # `serve` refused it
                 return False
             raise AssertionError(f"server exited: {output}")
         with contextlib.suppress(httpx.HTTPError):
@@ -328,24 +409,13 @@ def serve_issuer(home: Path, *, port: int | None = None, **overrides: Any) -> It
 
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
-    }
-    env.update(
-        FEDERATION_DATABASE_URL=f"sqlite:///{home}/var/federation.db",
-        FEDERATION_KEYS_DIR=str(home / "keys"),
-        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
-        FEDERATION_PORT=str(port),
-        FEDERATION_URL=url,
-    )
+    env = issuer_env(home, f"sqlite:///{home}/var/federation.db", port)
     settings = load_settings(
         issuer=url,
         database_url=env["FEDERATION_DATABASE_URL"],
         keys_dir=home / "keys",
         admin_key_file=home / "var" / "admin-api-key",
-        **overrides,
+        **{**TEST_SERVER_SETTINGS, **overrides},
     )
     clock = SystemClock()
     store = Store.from_url(settings.database_url)
@@ -362,28 +432,3 @@ def serve_issuer(home: Path, *, port: int | None = None, **overrides: Any) -> It
             yield LiveServer(url=url, env=env, admin_key=created.raw, home=home, log=home / "none")
     finally:
         store.dispose()
-
-
-def live_agent(url: str, admin_key: str, uid: str = "u1") -> Agent:
-    """What :meth:`World.agent` sets up, through a real server's API: a user, a
-    federate key and a run in progress."""
-    with httpx.Client(base_url=url, headers=bearer(admin_key), timeout=10) as admin:
-
-        def created(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            response = admin.post(path, json=body)
-            assert response.status_code == 201, response.text
-            return dict(response.json())
-
-        created("/api/v1/principals", {"type": "user", "uid": uid, "teams": ["t1"]})
-        key = created(
-            "/api/v1/api-keys",
-            {
-                "name": "agent",
-                "type": "personal",
-                "principal_uid": uid,
-                "scopes": ["federate"],
-                "expires_in": "1d",
-            },
-        )["key"]
-        run = created("/api/v1/runs", {"principal_uid": uid, "state": "INPROGRESS"})
-    return Agent(uid=uid, key=str(key), run_id=run["run_id"], workload_token=run["workload_token"])

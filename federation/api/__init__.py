@@ -10,11 +10,12 @@ import orjson
 from fastapi import FastAPI
 
 from federation import __version__
-from federation.api import problems
+from federation.api import openapi, problems
 from federation.api.deps import AppContext
 from federation.api.lifespan import server_lifespan
 from federation.api.middleware.access_log import AccessLog
-from federation.api.middleware.auth_failures import AuthFailureLimitMiddleware
+from federation.api.middleware.auth_failures import AuthFailureLimitMiddleware, key_check
+from federation.api.middleware.client_address import ClientAddressMiddleware
 from federation.api.middleware.deadlines import DatabaseDeadlineMiddleware
 from federation.api.middleware.documents import DocumentsMiddleware
 from federation.api.middleware.issue_token import IssueTokenShortcut
@@ -24,6 +25,8 @@ from federation.api.middleware.trace import TraceMiddleware
 from federation.api.routes import (
     api_keys,
     broker,
+    console_sessions,
+    docs,
     federate,
     graphql,
     health,
@@ -51,6 +54,7 @@ DESCRIPTION = """An OIDC identity-federation token issuer for agent runs.
 
 Authenticate with an API key: `Authorization: Bearer wk-...`. Every error is
 `application/problem+json` with an Oz error code."""
+OPENAPI_URL = "/openapi.json"
 
 
 def create_app(
@@ -90,9 +94,10 @@ def create_app(
         title="federation",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        # NOTE: the framework's pages load Swagger UI and ReDoc from a CDN; /docs is ours
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=OPENAPI_URL,
         # NOTE: the framework's own OpenTelemetry hooks look the global providers up on
         # every request; the issuer has its own access log and metrics (Operating)
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -106,12 +111,20 @@ def create_app(
         discovery=orjson.dumps(wellknown.discovery_document(settings)),
         upstreams=Upstreams(),
     )
-    app.state.graphql_documents = graphql.Documents(graphql.SCHEMA)
+    app.state.graphql_documents = graphql.Documents(
+        graphql.SCHEMA, introspection=settings.graphql_introspection
+    )
     problems.install(app)
+    # every operation's problem answers; discovery and JWKS are answered before the limits
+    openapi.install(app, early={wellknown.DISCOVERY_PATH, wellknown.JWKS_PATH})
     app.add_middleware(DatabaseDeadlineMiddleware)  # innermost: 503 past the database budget
     # issue-token's endpoint, without the router; its statements keep their own deadlines
     app.add_middleware(IssueTokenShortcut)
-    app.add_middleware(AuthFailureLimitMiddleware, limit=issuer.limits.auth_failures)
+    app.add_middleware(
+        AuthFailureLimitMiddleware,
+        limit=issuer.limits.auth_failures,
+        authenticates=key_check(issuer.store, clock),
+    )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(HeaderLimitMiddleware, limit=settings.max_header_bytes)
     issuer_path = urlsplit(settings.issuer).path.rstrip("/")
@@ -134,6 +147,9 @@ def create_app(
         app.include_router(metrics_api.router(settings.metrics))
     if observers:
         app.add_middleware(ObserveMiddleware, observers=observers)
+    if settings.trusted_proxies:
+        # Outside even that: every layer, the log included, sees the client behind them.
+        app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)
     modules = (
         wellknown,
         health,
@@ -142,6 +158,7 @@ def create_app(
         graphql,
         principals,
         api_keys,
+        console_sessions,
         runs,
         keys,
         tokens,
@@ -149,9 +166,15 @@ def create_app(
     for module in modules:
         app.include_router(module.router)
     app.state.route_methods = problems.route_methods(module.router for module in modules)
+    if settings.api_docs:
+        app.include_router(docs.router(app.title, OPENAPI_URL))
     if settings.console:
         secret = console_secret or secrets.token_bytes(32)
-        app.mount("/console", console_app(app, secret=secret, issuer=settings.issuer))
+        sessions = console_sessions.StoreSessions(store, clock)
+        app.mount(
+            "/console",
+            console_app(app, secret=secret, issuer=settings.issuer, sessions=sessions),
+        )
     if issuer_path:
         # Verifiers look for discovery under the issuer URL, path included.
         app.include_router(wellknown.router, prefix=issuer_path, include_in_schema=False)

@@ -1,4 +1,7 @@
-"""Every non-2xx answer is ``application/problem+json`` in the Oz shape."""
+"""Every non-2xx answer is ``application/problem+json`` in the Oz shape, with every
+value of a secret's shape in it replaced by ``[redacted]``
+(:mod:`federation.domain.secret_shapes`): a problem may quote the path or a name the
+client sent, and a misplaced key or token must not come back."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from federation.domain.secret_shapes import redact, redact_json
 from federation.errors import (
     BY_STATUS,
     FederationError,
@@ -35,8 +39,8 @@ def trace_id(request: Request) -> str | None:
 
 
 def problem_response(error: FederationError, request: Request) -> Response:
-    body = error.problem(instance=request.url.path, trace_id=trace_id(request))
-    headers = dict(error.headers)
+    body = redact_json(error.problem(instance=request.url.path, trace_id=trace_id(request)))
+    headers = {name: redact(value) for name, value in error.headers.items()}
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
     if error.status in (429, 503):
@@ -55,24 +59,28 @@ def validation_detail(errors: Sequence[Any]) -> str:
     """Where and what, never the offending value (it may be a secret)."""
     parts = []
     for error in errors[:5]:
-        location = [str(part) for part in error.get("loc", ()) if part not in {"body", "query"}]
+        # NOTE: an unknown field's name is in its location, and may be a secret too
+        location = [
+            redact(str(part)) for part in error.get("loc", ()) if part not in {"body", "query"}
+        ]
         if error.get("type") == "json_invalid":
             parts.append("the request body is not valid JSON")
             continue
         where = ".".join(location) or "body"
-        parts.append(f"{where}: {error.get('msg', 'is not valid')}")
+        parts.append(f"{where}: {redact(str(error.get('msg', 'is not valid')))}")
     if len(errors) > 5:
         parts.append(f"and {len(errors) - 5} more")
     return "; ".join(parts)
 
 
 def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
-    """What a client may learn of an unexpected exception; the rest goes to the log."""
+    """What a client may learn of an unexpected exception; the rest goes to the log.
+    Secrets in neither: every answer, GraphQL's too, renders what this returns."""
     if isinstance(exc, InternalError):
-        log.error("internal error (trace %s): %s", trace, exc.detail)
+        log.error("internal error (trace %s): %s", trace, redact(exc.detail or ""))
         return InternalError()  # NOTE: the detail stays in the log
     if isinstance(exc, FederationError):
-        return exc
+        return without_secrets(exc)
     if isinstance(exc, DataError):
         # e.g. PostgreSQL refusing a NUL byte: the request's fault, not the server's.
         return InvalidRequest("a value in the request cannot be stored or looked up")
@@ -86,6 +94,18 @@ def as_federation_error(exc: Exception, trace: str | None) -> FederationError:
         return InternalError()
     log.error("unhandled error (trace %s)", trace, exc_info=exc)
     return InternalError()
+
+
+def without_secrets(error: FederationError) -> FederationError:
+    """``error`` with any secret in its detail and extensions redacted, in place: a
+    detail may name what the client sent (a run id, a team), which may be a secret."""
+    if error.detail:
+        error.detail = redact(error.detail)
+    if error.extensions:
+        extensions = redact_json(error.extensions)
+        assert isinstance(extensions, dict)
+        error.extensions = extensions
+    return error
 
 
 def route_methods(routers: Iterable[APIRouter]) -> list[tuple[re.Pattern[str], set[str]]]:
@@ -130,7 +150,8 @@ def install(app: FastAPI) -> None:
                 headers={"Allow": allowed},
             )
         else:
-            error = kind(str(exc.detail)[:200] if kind is not InternalError else None)
+            # NOTE: redacted before it is cut, so that no part of a secret survives
+            error = kind(redact(str(exc.detail))[:200] if kind is not InternalError else None)
         return problem_response(error, request)
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -20,8 +20,10 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from federation.domain.run_states import RunState
+from federation.domain.secret_shapes import find_secret
 from federation.registry.auth import mask
 
 
@@ -52,8 +54,25 @@ def _default_scopes() -> list[ScopeName]:
     return ["federate"]
 
 
+# A request body: no field it does not declare, and no secret in any field. A secret goes
+# in a header (`Authorization`, `X-Warp-Ambient-Workload-Token`); one in a body is
+# misplaced, and storing it as a run id or a name would keep it in the clear, shown to
+# whoever lists runs. So it is refused, naming the field only. (A comment, not a
+# docstring: that would become every body's description in the OpenAPI document.)
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: Any) -> Any:
+        found = find_secret(data)
+        if found is not None:
+            raise PydanticCustomError(
+                "misplaced_secret",
+                "{where} holds what looks like {kind}; send secrets only in their headers",
+                {"where": found[0], "kind": found[1]},
+            )
+        return data
 
 
 # ---- requests -------------------------------------------------------------------------

@@ -36,10 +36,20 @@ def principals() -> None:
 
 
 @principals.command("create")
-@click.option("--type", "kind", type=click.Choice(["user", "service_account"]), required=True)
-@click.option("--uid", required=True)
-@click.option("--email")
-@click.option("--display-name")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["user", "service_account"]),
+    required=True,
+    help="A person (user) or a machine identity (service_account).",
+)
+@click.option(
+    "--uid",
+    required=True,
+    help="Its unique id (a token's sub is user:UID or service_account:UID by default).",
+)
+@click.option("--email", help="Its email address (a token's email claim).")
+@click.option("--display-name", help="A name for people to read.")
 @click.option("--team", "teams", multiple=True, help="A team membership (repeatable).")
 @api_key_option
 @OUTPUT
@@ -96,8 +106,15 @@ def api_keys() -> None:
 
 
 @api_keys.command("create")
-@click.option("--name", required=True)
-@click.option("--type", "kind", type=click.Choice(["personal", "agent"]), default="personal")
+@click.option("--name", required=True, help="A label to tell the key apart, e.g. laptop.")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["personal", "agent"]),
+    default="personal",
+    show_default=True,
+    help="personal: a user's own key; agent: a service account's, for its runs.",
+)
 @click.option("--principal", "principal_uid", help="Whose key (default: your own).")
 @click.option(
     "--scope",
@@ -111,6 +128,7 @@ def api_keys() -> None:
     type=click.Choice(["1d", "30d", "90d", "never"]),
     default="30d",
     show_default=True,
+    help="How long the key works.",
 )
 @api_key_option
 @OUTPUT
@@ -147,7 +165,7 @@ def api_keys_create(
 
 
 @api_keys.command("list")
-@click.option("--principal", "principal_uid")
+@click.option("--principal", "principal_uid", help="Only this principal's keys (uid).")
 @paging_options
 @api_key_option
 @OUTPUT
@@ -191,13 +209,21 @@ def runs() -> None:
 
 @runs.command("create")
 @click.option("--run-id", help="Default: generated.")
-@click.option("--principal", "principal_uid", required=True)
-@click.option("--team", "team_uid")
-@click.option("--environment")
-@click.option("--agent-name")
-@click.option("--skill-spec")
+@click.option(
+    "--principal", "principal_uid", required=True, help="Whose run it is (uid); it asks the tokens."
+)
+@click.option("--team", "team_uid", help="The team the run works for (the teams component).")
+@click.option("--environment", help="Where it works, e.g. staging (the environment component).")
+@click.option("--agent-name", help="The agent's name (the agent_name component).")
+@click.option("--skill-spec", help="The skill it runs, e.g. acme/infra:deploy.")
 @click.option("--host", help="warp for hosted runs, or the worker id.")
-@click.option("--state", type=STATES, default="QUEUED", show_default=True)
+@click.option(
+    "--state",
+    type=STATES,
+    default="QUEUED",
+    show_default=True,
+    help="Its first state; tokens are issued only while it is CLAIMED or INPROGRESS.",
+)
 @api_key_option
 @OUTPUT
 @click.pass_obj
@@ -208,9 +234,9 @@ def runs_create(cli: Cli, /, api_key: str | None, output: str, **fields: str | N
 
 
 @runs.command("list")
-@click.option("--state", type=STATES)
-@click.option("--principal", "principal_uid")
-@click.option("--environment")
+@click.option("--state", type=STATES, help="Only runs in this state.")
+@click.option("--principal", "principal_uid", help="Only this principal's runs (uid).")
+@click.option("--environment", help="Only runs in this environment.")
 @paging_options
 @api_key_option
 @OUTPUT
@@ -247,12 +273,15 @@ def runs_get(cli: Cli, run_id: str, api_key: str | None, output: str) -> None:
 
 @runs.command("set-state")
 @click.argument("run_id")
-@click.argument("state", type=STATES)
+@click.argument("state", type=STATES, metavar="STATE")
 @api_key_option
 @OUTPUT
 @click.pass_obj
 def runs_set_state(cli: Cli, run_id: str, state: str, api_key: str | None, output: str) -> None:
-    """Move a run to another state (a finished run stays finished)."""
+    """Move a run to another state (a finished run stays finished).
+
+    STATE is one of QUEUED, PENDING, CLAIMED, INPROGRESS, SUCCEEDED, FAILED, BLOCKED,
+    ERROR, CANCELLED."""
     with cli.client(api_key, admin_fallback=True) as client:
         emit_one(
             client.request("PATCH", f"/api/v1/runs/{_segment(run_id)}", json={"state": state}),
@@ -269,9 +298,9 @@ def tokens() -> None:
 
 
 @tokens.command("list")
-@click.option("--run-id")
-@click.option("--principal", "principal_uid")
-@click.option("--audience")
+@click.option("--run-id", help="Only tokens issued for this run.")
+@click.option("--principal", "principal_uid", help="Only tokens issued to this principal (uid).")
+@click.option("--audience", help="Only tokens for this audience (aud).")
 @paging_options
 @api_key_option
 @OUTPUT

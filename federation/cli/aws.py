@@ -48,7 +48,7 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 _run_options = _options(
-    click.option("--run-id", envvar="OZ_RUN_ID", help="The run (env OZ_RUN_ID)."),
+    click.option("--run-id", envvar="OZ_RUN_ID", help="The run."),
     api_key_option,
     click.option(
         "--subject-template",
@@ -79,11 +79,9 @@ _session_options = _options(
     click.option(
         "--sts-endpoint",
         envvar="AWS_ENDPOINT_URL_STS",
-        help="STS's URL (env AWS_ENDPOINT_URL_STS).  [default: AWS's, by region]",
+        help="STS's URL.  [default: AWS's, by region]",
     ),
-    click.option(
-        "--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region (env AWS_REGION)."
-    ),
+    click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region."),
 )
 
 
@@ -311,7 +309,13 @@ def start_refresher(
     "`policy test aws` does.",
 )
 @click.option("--tag-session", is_flag=True, help="The roles also allow sts:TagSession.")
-@click.option("--max-session-duration", type=click.IntRange(900, 43200), default=3600)
+@click.option(
+    "--max-session-duration",
+    type=click.IntRange(900, 43200),
+    default=3600,
+    show_default=True,
+    help="The roles' MaxSessionDuration, seconds: the longest session they grant.",
+)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="[default: any free one]")
 def stand_in_aws(
     issuers: tuple[str, ...],

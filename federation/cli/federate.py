@@ -23,9 +23,7 @@ class IssueTokenCommand(GreedyCommand):
 
 
 @click.command("issue-token", cls=IssueTokenCommand)
-@click.option(
-    "--run-id", envvar="OZ_RUN_ID", required=True, help="The run to issue for (env OZ_RUN_ID)."
-)
+@click.option("--run-id", envvar="OZ_RUN_ID", required=True, help="The run to issue for.")
 @click.option("--audience", required=True, help="The aud claim: what the cloud expects.")
 @click.option(
     "--duration",
@@ -35,7 +33,7 @@ class IssueTokenCommand(GreedyCommand):
 @click.option(
     "--subject-template",
     multiple=True,
-    help="Components joined into sub, e.g. --subject-template teams environment.",
+    help="Components joined into sub, separated by spaces: --subject-template teams environment.",
 )
 @click.option(
     "--check-aws-trust-policy",

@@ -27,7 +27,7 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a UR
 
 
 @click.command("issue-gcp-token", hidden=True)
-@click.option("--run-id", envvar="OZ_RUN_ID", help="The run to issue for (env OZ_RUN_ID).")
+@click.option("--run-id", envvar="OZ_RUN_ID", help="The run to issue for.")
 @click.option(
     "--duration",
     default="1h",
@@ -37,19 +37,19 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a UR
 @click.option(
     "--audience",
     envvar="GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
-    help="The workload identity provider (env GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE).",
+    help="The workload identity provider.",
 )
 @click.option(
     "--token-type",
     envvar="GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
     default=ID_TOKEN_TYPE,
-    help="id_token or jwt token type URN (env GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE).",
+    help="id_token or jwt token type URN.",
 )
 @click.option(
     "--output-file",
     envvar="GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the response here (env GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE).",
+    help="Also write the response here.",
 )
 @api_key_option
 @click.pass_context
@@ -164,7 +164,7 @@ def _federation_command() -> list[str]:
     type=click.IntRange(600, 43200),
     help="Impersonated token lifetime (GCP's default 3600).",
 )
-@click.option("--run-id", envvar="OZ_RUN_ID", required=True, help="The run (env OZ_RUN_ID).")
+@click.option("--run-id", envvar="OZ_RUN_ID", required=True, help="The run.")
 @click.pass_obj
 def gcp_credential_config(
     cli: Cli,
@@ -248,16 +248,16 @@ def gcp_credential_config(
     envvar="FEDERATION_GCP_STS_URL",
     default=STS_URL,
     show_default=True,
-    help="GCP STS token URL (env FEDERATION_GCP_STS_URL).",
+    help="GCP STS token URL.",
 )
 @click.option(
     "--impersonation-url-base",
     envvar="FEDERATION_GCP_IAM_URL",
     default=IAM_URL,
     show_default=True,
-    help="IAM Credentials base URL (env FEDERATION_GCP_IAM_URL).",
+    help="IAM Credentials base URL.",
 )
-@click.option("--run-id", envvar="OZ_RUN_ID", help="The run (env OZ_RUN_ID).")
+@click.option("--run-id", envvar="OZ_RUN_ID", help="The run.")
 @api_key_option
 @click.pass_obj
 def exchange_gcp(

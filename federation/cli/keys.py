@@ -54,13 +54,25 @@ def keys_list(cli: Cli, local: bool, api_key: str | None, output: str) -> None:
 @OUTPUT
 @click.pass_obj
 def keys_rotate(cli: Cli, alg: str | None, api_key: str | None, output: str) -> None:
-    """Publish new keys now; they start signing after the lead time."""
+    """Publish new keys now; they start signing after the lead time. An algorithm with
+    a next key already keeps that one (at most one waits to sign): it is shown instead."""
     with cli.client(api_key, admin_fallback=True) as client:
-        created = client.request("POST", "/api/v1/keys/rotate", json={"alg": alg})
+        rotated = client.request("POST", "/api/v1/keys/rotate", json={"alg": alg})
     if output == "json":
-        emit_json(created)
+        emit_json(rotated)
     else:
-        emit_table(created["items"], KEY_COLUMNS)
+        rows = [
+            {**item, "rotation": "new" if item["created"] else "existing"}
+            for item in rotated["items"]
+        ]
+        emit_table(rows, ("rotation", *KEY_COLUMNS))
+    for item in rotated["items"]:
+        if not item["created"]:
+            click.echo(
+                f"federation: {item['alg']} key {item['kid']} was published already and "
+                f"signs from {item['activates_at']}; no new key was made",
+                err=True,
+            )
 
 
 @keys.command("retire")

@@ -219,7 +219,7 @@ def subject_options(function: F) -> F:
                 envvar="FEDERATION_SUBJECT_SEPARATOR",
                 default="/",
                 show_default=True,
-                help="The issuer's separator (env FEDERATION_SUBJECT_SEPARATOR).",
+                help="The issuer's separator.",
             ),
         )
     ):
@@ -271,7 +271,7 @@ def suggest_aws(
 @click.option(
     "--issuer",
     envvar="FEDERATION_ISSUER",
-    help="The issuer URL, for the provider's issuerUri (env FEDERATION_ISSUER).",
+    help="The issuer URL, for the provider's issuerUri.",
 )
 def suggest_gcp(
     subject_template: tuple[str, ...],

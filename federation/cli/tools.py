@@ -10,7 +10,8 @@ import httpx
 
 from federation.cli.common import Cli
 from federation.cli.output import emit_json
-from federation.errors import VerificationFailed
+from federation.client import IssuerUrl, unreachable
+from federation.errors import IssuerUnreachable, ResourceUnavailable, VerificationFailed
 
 
 def _read(token: str) -> str:
@@ -33,17 +34,30 @@ def decode_command(token: str) -> None:
 @click.option("--audience", required=True, help="The audience you expect (aud).")
 @click.option(
     "--issuer",
-    help="The issuer you expect; its discovery and JWKS are fetched. Default: FEDERATION_URL.",
+    help="The issuer you expect; its discovery and JWKS are fetched. Default: the issuer "
+    "the CLI talks to (--url).",
 )
-@click.option("--leeway", type=click.IntRange(0, 300), default=0, help="Clock leeway, seconds.")
+@click.option(
+    "--leeway",
+    type=click.IntRange(0, 300),
+    default=0,
+    show_default=True,
+    help="Clock leeway, seconds.",
+)
 @click.pass_obj
 def verify_command(cli: Cli, token: str, audience: str, issuer: str | None, leeway: int) -> None:
     """Verify a token's signature, issuer, audience and lifetime against the live JWKS."""
     from federation.keys.verify import fetch_issuer_keys, verify
 
     raw = _read(token)
+    url = IssuerUrl(issuer, "--issuer") if issuer is not None else cli.url
     with httpx.Client(timeout=10.0) as client:
-        keys = fetch_issuer_keys(issuer or cli.url, client)
+        try:
+            keys = fetch_issuer_keys(url, client)
+        except ResourceUnavailable as error:
+            if isinstance(error.__cause__, httpx.TransportError):
+                raise IssuerUnreachable(unreachable(url, url.origin, error.__cause__)) from None
+            raise
     if issuer is not None and keys.issuer != issuer:
         raise VerificationFailed(f"{issuer} calls itself {keys.issuer} in its discovery document")
     decoded = verify(raw, keys, audience=audience, leeway=leeway)

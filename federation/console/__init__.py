@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from federation.console import api_keys, runs, sign_in, signing_keys, tokens, try_it
 from federation.console.headers import SecurityHeadersMiddleware
-from federation.console.sessions import COOKIE_PATH, SessionCodec
+from federation.console.sessions import COOKIE_PATH, SessionCodec, SessionStore
 from federation.console.web import Console, console_of, render, session_of, templates
 from federation.errors import FederationError, MethodNotAllowed, ResourceNotFound
 
@@ -40,17 +40,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def home(request: Request) -> Response:
-    signed_in = session_of(request, console_of(request)) is not None
+    signed_in = await session_of(request, console_of(request)) is not None
     return RedirectResponse(f"{COOKIE_PATH}/{'api-keys' if signed_in else 'sign-in'}", 303)
 
 
-def console_app(api_app: ASGIApp, *, secret: bytes, issuer: str) -> Starlette:
-    """The console, calling ``api_app`` (the whole application) in process."""
+def console_app(
+    api_app: ASGIApp, *, secret: bytes, issuer: str, sessions: SessionStore
+) -> Starlette:
+    """The console, calling ``api_app`` (the whole application) in process, keeping its
+    sessions in ``sessions`` (the server's record, checked on every request)."""
     routes = [
         Route("/", home),
         Route("/sign-in", sign_in.sign_in_form, methods=["GET"]),
         Route("/sign-in", sign_in.sign_in, methods=["POST"]),
         Route("/sign-out", sign_in.sign_out, methods=["POST"]),
+        Route("/sign-out-everywhere", sign_in.confirm_sign_out_everywhere, methods=["GET"]),
+        Route("/sign-out-everywhere", sign_in.sign_out_everywhere, methods=["POST"]),
         Route("/api-keys", api_keys.list_keys, methods=["GET"]),
         Route("/api-keys", api_keys.create_key, methods=["POST"]),
         Route("/api-keys/{key_id}/delete", api_keys.confirm_delete, methods=["GET"]),
@@ -71,6 +76,7 @@ def console_app(api_app: ASGIApp, *, secret: bytes, issuer: str) -> Starlette:
     app.state.console = Console(
         api_app=api_app,
         codec=SessionCodec(secret),
+        sessions=sessions,
         templates=templates(),
         # NOTE: a public issuer is https; its console cookies must never travel in clear.
         secure_cookies=issuer.startswith("https://"),

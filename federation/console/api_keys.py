@@ -1,4 +1,4 @@
-"""The API keys page: the seed's settings page for keys, over ``/api/v1/api-keys``."""
+"""The API keys page: Oz's settings page for keys, over ``/api/v1/api-keys``."""
 
 from __future__ import annotations
 
@@ -15,13 +15,26 @@ EXPIRIES = (("1d", "1 day"), ("30d", "30 days"), ("90d", "90 days"), ("never", "
 SCOPES = ("federate", "runs:write", "admin")
 LIST_LIMIT = 100
 DEFAULT_FORM = {
-    "type": "personal",
     "name": "",
     "principal_uid": "",
     "expires_in": "30d",
     "scopes": ["federate"],
 }
 MAX_PAGES = 50  # looking a key up by id walks at most this many pages of the list
+
+
+def _key_types(whoami: dict[str, Any]) -> tuple[str, ...]:
+    """The key types the signed-in principal can create, its default first: a user its
+    own personal keys; with ``admin``, agent keys of a service account too. A service
+    account (the admin's own principal is one) holds no personal key."""
+    types = ["personal"] if whoami.get("type") == "user" else []
+    if "admin" in whoami.get("scopes", ()):
+        types.append("agent")
+    return tuple(types)
+
+
+def _default_type(whoami: dict[str, Any]) -> str:
+    return next(iter(_key_types(whoami)), "personal")
 
 
 @page
@@ -32,7 +45,7 @@ async def list_keys(request: Request, view: View) -> Response:
 @page
 async def create_key(request: Request, view: View) -> Response:
     form = await view.form()
-    key_type = str(form.get("type") or "personal")
+    key_type = str(form.get("type") or _default_type(view.whoami))
     body: dict[str, Any] = {
         "name": str(form.get("name") or "").strip(),
         "type": key_type,
@@ -79,8 +92,10 @@ async def _keys_page(
         keys=listed["items"],
         page_info=listed["page_info"],
         created=created,
+        reveal=created["key"] if created else None,  # NOTE: shown once, on this page only
         error=error,
-        asked=asked or DEFAULT_FORM,
+        asked=asked or {**DEFAULT_FORM, "type": _default_type(view.whoami)},
+        key_types=_key_types(view.whoami),
         expiries=EXPIRIES,
         scopes=SCOPES,
     )

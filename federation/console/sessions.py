@@ -1,10 +1,16 @@
-"""Console sessions: the API key sealed in a browser-session cookie, and CSRF tokens.
+"""Console sessions: the API key sealed in a browser-session cookie, the server's record
+of the session, and CSRF tokens.
 
 The console signs in with an API key and keeps it nowhere but in the browser: in a
 cookie without an expiry (gone when the browser session ends), ``HttpOnly`` (no script
 reads it), ``SameSite=Strict``, scoped to ``/console`` and sealed with AES-256-GCM under a
 key derived from the console secret, so the raw key is never in a URL, in local storage
 or in a page. A sealed session older than :data:`SESSION_LIFETIME` no longer opens.
+
+A cookie alone is not a session: it also seals a random session id, and the server's
+:class:`SessionStore` must still hold that session as live (not signed out, not ended
+by an admin's "sign out everywhere", its key not deleted or expired). So a copy of the
+cookie is worthless once its session has ended, on every replica.
 
 CSRF: every state-changing form carries an HMAC of a random per-browser nonce kept in a
 second cookie of the same kind; a POST without the pair, or from another origin, is
@@ -19,6 +25,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -33,6 +40,7 @@ CSRF_COOKIE = "federation_console_csrf"
 COOKIE_PATH = "/console"
 SESSION_LIFETIME = 8 * 3600  # seconds: a working day, then sign in again
 _NONCE_BYTES = 12
+_SESSION_ID_BYTES = 32  # 256 bits: guessing a live session is hopeless
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -43,6 +51,24 @@ def _derive(secret: bytes, purpose: bytes) -> bytes:
 class ConsoleSession:
     api_key: str
     signed_in_at: int
+    session_id: str
+
+
+class SessionStore(Protocol):
+    """Where the server keeps console sessions (one database for every replica)."""
+
+    async def begin(self, session_id: str, api_key: str) -> None:
+        """Record a new session of ``api_key``; ``AuthenticationRequired`` unless the
+        key authenticates."""
+        ...
+
+    async def is_live(self, session_id: str, api_key: str) -> bool:
+        """Whether the session is neither ended nor old, and its key still works."""
+        ...
+
+    async def end(self, session_id: str) -> None:
+        """End the session (signing out)."""
+        ...
 
 
 class SessionCodec:
@@ -53,9 +79,14 @@ class SessionCodec:
         self._csrf_key = _derive(secret, b"federation console csrf")
         self.lifetime = lifetime
 
-    def seal(self, api_key: str, now: float | None = None) -> str:
+    @staticmethod
+    def new_session_id() -> str:
+        return secrets.token_urlsafe(_SESSION_ID_BYTES)
+
+    def seal(self, api_key: str, now: float | None = None, *, session_id: str) -> str:
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        body = orjson.dumps({"k": api_key, "t": int(now if now is not None else time.time())})
+        moment = int(now if now is not None else time.time())
+        body = orjson.dumps({"k": api_key, "t": moment, "s": session_id})
         return b64url_text(nonce + self._aead.encrypt(nonce, body, SESSION_COOKIE.encode()))
 
     def open(self, sealed: str | None, now: float | None = None) -> ConsoleSession | None:
@@ -68,7 +99,9 @@ class SessionCodec:
                 raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], SESSION_COOKIE.encode()
             )
             data = orjson.loads(body)
-            session = ConsoleSession(api_key=str(data["k"]), signed_in_at=int(data["t"]))
+            session = ConsoleSession(
+                api_key=str(data["k"]), signed_in_at=int(data["t"]), session_id=str(data["s"])
+            )
         except (ValueError, binascii.Error, InvalidTag, KeyError, TypeError):
             return None
         age = (now if now is not None else time.time()) - session.signed_in_at

@@ -31,5 +31,6 @@ async def list_signing_keys(request: Request, view: View) -> Response:
 async def rotate(request: Request, view: View) -> Response:
     form = await view.form()
     alg = str(form.get("alg") or "")
-    await view.api.post("/api/v1/keys/rotate", {"alg": alg} if alg else {})
-    return redirect("/signing-keys", notice="rotated")
+    rotated = await view.api.post("/api/v1/keys/rotate", {"alg": alg} if alg else {})
+    made = any(item["created"] for item in rotated["items"])
+    return redirect("/signing-keys", notice="rotated" if made else "already-next")

@@ -3,6 +3,8 @@ AWS trust policy and GCP provider mapping that admit exactly its subject.
 
 The claims come from ``POST /api/v1/runs/{run_id}/preview-token``; the policies are
 derived from them by :mod:`federation.policy`, as ``federation policy suggest`` does.
+Without an AWS account id or a GCP provider, a policy shows a blank to fill in where
+they go (``<AWS account id>``, ``projects/<project number>/...``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from starlette.responses import Response
 
 from federation.console.web import View, page, section
 from federation.domain.subjects import COMPONENTS
-from federation.errors import FederationError
+from federation.errors import FederationError, InvalidRequest
 
 AUDIENCES = (
     "sts.amazonaws.com",
@@ -29,11 +31,23 @@ DEFAULTS = {
     "audience": "sts.amazonaws.com",
     "duration": "1h",
     "subject_template": "principal",
+    "aws_account": "",
+    "gcp_provider": "",
+}
+# Shown in the empty fields as examples: never sent, never in a policy.
+EXAMPLES = {
     "aws_account": "111122223333",
     "gcp_provider": (
         "projects/123456789012/locations/global/workloadIdentityPools/oz/providers/federation"
     ),
 }
+AWS_ACCOUNT_BLANK = "<AWS account id>"
+GCP_PROJECT_BLANK = "<project number>"
+# What a policy is derived with when its field is empty (the policy module takes only
+# well-formed names); each blank then takes the place of its stand-in.
+_AWS_STAND_IN = "000000000000"
+_GCP_STAND_IN = "projects/0/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
+_AWS_ACCOUNT = re.compile(r"\d{12}")
 _SPLIT = re.compile(r"[\s,]+")
 
 
@@ -66,6 +80,7 @@ async def try_it(request: Request, view: View) -> Response:
         runs=runs["items"] if runs else [],
         audiences=AUDIENCES,
         components=COMPONENTS,
+        examples=EXAMPLES,
         result=result,
         error=error,
     )
@@ -77,25 +92,46 @@ def _policies(preview: dict[str, Any], asked: dict[str, str]) -> dict[str, Any]:
     claims = preview["claims"]
     audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
     issuer = urlsplit(claims["iss"])
-    provider_arn = f"arn:aws:iam::{asked['aws_account']}:oidc-provider/{issuer.netloc}{issuer.path}"
+    account, provider = asked["aws_account"], asked["gcp_provider"]
+
+    def provider_arn(account: str) -> str:
+        return f"arn:aws:iam::{account}:oidc-provider/{issuer.netloc}{issuer.path}"
+
     result: dict[str, Any] = {
         "preview": preview,
         "header": json.dumps(preview["header"], indent=2),
         "claims": json.dumps(claims, indent=2),
+        "aws_blank": not account,
+        "gcp_blank": not provider,
     }
     try:
+        if account and not _AWS_ACCOUNT.fullmatch(account):
+            raise InvalidRequest("An AWS account id is 12 digits.")
         policy = aws.suggest(
             claims["sub"],
-            provider_arn=provider_arn,
+            provider_arn=provider_arn(account or _AWS_STAND_IN),
             audience=audience,
             session_tags="https://aws.amazon.com/tags" in claims,
         )
+        if not account:
+            policy["Statement"][0]["Principal"]["Federated"] = provider_arn(AWS_ACCOUNT_BLANK)
         result["aws"] = json.dumps(policy, indent=2)
     except FederationError as problem:
         result["aws_error"] = problem.message
     try:
-        mapping = gcp.suggest(claims["sub"], provider_name=asked["gcp_provider"], claims=claims)
+        mapping = gcp.suggest(claims["sub"], provider_name=provider or _GCP_STAND_IN, claims=claims)
+        if not provider:
+            _blank_project(mapping)
         result["gcp"] = json.dumps(mapping, indent=2)
     except FederationError as problem:
         result["gcp_error"] = problem.message
     return result
+
+
+def _blank_project(mapping: dict[str, Any]) -> None:
+    """The blank project number where the stand-in's is: in the names of the provider,
+    the member and the audience (the first ``projects/`` of each; the subject, which may
+    hold anything, comes after it)."""
+    stand_in, blank = "projects/0/", f"projects/{GCP_PROJECT_BLANK}/"
+    for holder, key in ((mapping, "member"), (mapping, "audience"), (mapping["provider"], "name")):
+        holder[key] = holder[key].replace(stand_in, blank, 1)

@@ -2,8 +2,9 @@
 templates, and readable errors.
 
 A page handler is an ``async def (request, view) -> Response`` wrapped in :func:`page`:
-without a valid session it redirects to the sign-in page; with one, ``view.api`` calls
-the API as the signed-in key and ``view.render`` fills a template. A POST is refused
+without a live session (a cookie that opens, of a session the server still holds as
+live) it redirects to the sign-in page; with one, ``view.api`` calls the API as the
+signed-in key and ``view.render`` fills a template. A POST is refused
 (403) unless it carries the CSRF token of this browser's nonce and, when the browser
 names an origin, comes from the console's own.
 """
@@ -30,14 +31,19 @@ from federation.console.sessions import (
     SESSION_COOKIE,
     ConsoleSession,
     SessionCodec,
+    SessionStore,
 )
+from federation.domain.secret_shapes import redact
 from federation.errors import AuthenticationRequired, FederationError, NotAuthorized
 
 NOTICES = {
     "signed-out": "You have signed out.",
     "expired": "Your session ended or its API key no longer works. Sign in again.",
+    "signed-out-everywhere": "Every console session has ended, yours too. Sign in again.",
     "key-deleted": "The API key was deleted. Anything using it fails from now on.",
     "rotated": "New keys are published in the JWKS now; they sign after the lead time.",
+    "already-next": "A next key was published already; no new key was made (one waits at "
+    "most per algorithm).",
 }
 
 
@@ -70,6 +76,7 @@ class Console:
 
     api_app: ASGIApp  # the whole application, which the console calls in process
     codec: SessionCodec
+    sessions: SessionStore
     templates: jinja2.Environment
     secure_cookies: bool
 
@@ -110,10 +117,13 @@ def render(
     *,
     csrf_token: str = "",
     whoami: dict[str, Any] | None = None,
+    reveal: str | None = None,
     **data: Any,
 ) -> HTMLResponse:
     """A template with what the base page needs: the CSRF token, the signed-in key (none
-    before sign-in), the notice named in the query, the path for the navigation."""
+    before sign-in), the notice named in the query, the path for the navigation. Any
+    secret on the page is redacted but ``reveal``, the one a page exists to show once:
+    a page may repeat the path, a filter or a form the user filled in."""
     body = console.templates.get_template(template).render(
         csrf_token=csrf_token,
         whoami=whoami or {},
@@ -121,6 +131,7 @@ def render(
         path=request.url.path,
         **data,
     )
+    body = redact(body, keep=(reveal,) if reveal else ())
     return HTMLResponse(body, status_code=status)
 
 
@@ -184,8 +195,31 @@ async def check_post(request: Request, console: Console) -> None:
         )
 
 
-def session_of(request: Request, console: Console) -> ConsoleSession | None:
+def cookie_session(request: Request, console: Console) -> ConsoleSession | None:
+    """The session the cookie seals, live or not; None for none, a forged or an old one."""
     return console.codec.open(request.cookies.get(SESSION_COOKIE))
+
+
+async def session_of(request: Request, console: Console) -> ConsoleSession | None:
+    """The request's session if it is live: its cookie opens and the server still holds
+    it (not signed out, not ended everywhere, its key still authenticating)."""
+    session = cookie_session(request, console)
+    if session is None:
+        return None
+    try:
+        live = await console.sessions.is_live(session.session_id, session.api_key)
+    except FederationError:
+        # NOTE: a session the database cannot vouch for now is no session (fail closed);
+        # the pages say why (see ``page``), the sign-in form just shows itself.
+        return None
+    return session if live else None
+
+
+def signed_out(console: Console, **query: str) -> RedirectResponse:
+    """To the sign-in page, the session cookie gone."""
+    response = redirect("/sign-in", **query)
+    clear_cookie(response, console, SESSION_COOKIE)
+    return response
 
 
 def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -194,9 +228,17 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         console = console_of(request)
-        session = session_of(request, console)
+        session = cookie_session(request, console)
         if session is None:
             return redirect("/sign-in")
+        try:
+            live = await console.sessions.is_live(session.session_id, session.api_key)
+        except FederationError as error:
+            return render(request, console, "error.html", error.status, error=error)
+        if not live:
+            # NOTE: checked on every request, not only at sign-in: a copy of the cookie
+            # is worthless once the session has ended, here and on every replica.
+            return signed_out(console, notice="expired")
         csrf_token, new_nonce = csrf_pair(request, console)
         async with ConsoleApi(console.api_app, session.api_key, client_of(request)) as api:
             view = View(request=request, console=console, api=api, csrf_token=csrf_token)
@@ -206,9 +248,7 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 view.whoami = await api.whoami()
                 response = await handler(request, view)
             except AuthenticationRequired:
-                response = redirect("/sign-in", notice="expired")
-                clear_cookie(response, console, SESSION_COOKIE)
-                return response
+                return signed_out(console, notice="expired")
             except FederationError as error:
                 response = error_page(view, error)
         if new_nonce is not None:

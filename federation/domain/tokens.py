@@ -1,4 +1,4 @@
-"""Token claims, in the form Oz issues them (``reference/oz-api.md`` §4d)."""
+"""Token claims, in the form Oz issues them (docs/concepts.md, Tokens)."""
 
 from __future__ import annotations
 

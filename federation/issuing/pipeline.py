@@ -6,7 +6,7 @@ with one :class:`IssueRequest`. It alone calls the signer and writes audit rows,
 reads and writes the database only through the issuing port
 (``federation.store.issuing``).
 
-Who may get a token for a run is checked in DESIGN §2's order, the first failure
+Who may get a token for a run is checked in this order (docs/concepts.md), the first failure
 answering: the API key (401), its scope (403), the key's rate limit (429), the run
 exists (404), the key's principal is the run's principal (403), the run's workload token
 (403), the run's state (409 while waiting, 422 once finished), then the team (400 when
@@ -15,12 +15,21 @@ the run's rate limit (429), so that no one but the run's own principal can spend
 tokens; then the signature, and the audit row, committed (with the rows of concurrent
 requests) before the token is returned. The commit re-reads the run's state, locked
 against a concurrent end: a run that finished meanwhile gets no token.
+
+The commit also reads the signing key's stop, locked against a concurrent retire or
+revoke (in the same transaction where the key store is the database; under the keys
+directory's lock for the file store): a token whose key was stopped, perhaps at another
+replica whose keyring this one has not read yet, is not recorded and never leaves. The
+keyring is read again at once and the claims signed with the key that signs now, and
+recorded; should that fail too, the answer is ``503`` (retryable).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from federation.clock import Clock
@@ -42,9 +51,11 @@ from federation.errors import (
     NotAuthorized,
     OperationNotSupported,
     ResourceNotFound,
+    ResourceUnavailable,
 )
 from federation.issuing.minting import IssuedToken, Minter, Prepared
 from federation.keys import ALGORITHMS, Keyring
+from federation.keys.stops import recording_stops
 from federation.rate_limits import Limits
 from federation.registry.auth import (
     Caller,
@@ -59,6 +70,13 @@ from federation.registry.auth import (
 from federation.registry.runs import run_not_found
 from federation.settings import Settings
 from federation.store.issuing import AuditEntry, GroupCommit, IssueStore
+from federation.store.issuing.group_commit import KeyStops
+
+# A stop of a signing key refuses the rows of the tokens it signed that are recorded
+# after it, and also when its time lies up to this far after their signing: the most
+# that the clocks of two replicas may disagree, plus the longest a row waits for its
+# commit. Only a stop set further ahead (by hand) is left to its time.
+STOP_LEEWAY = timedelta(minutes=1)
 
 MULTI_TEAM_MESSAGE = (
     "Cannot issue a team-scoped identity token: you belong to multiple teams. "
@@ -161,6 +179,7 @@ class TokenIssuer:
         require_workload_token: bool = True,
         on_signed: Callable[[str, str], None] | None = None,
         limits: Limits | None = None,
+        key_stops: KeyStops | None = None,
     ) -> None:
         self.store = store
         self.minter = minter
@@ -169,7 +188,10 @@ class TokenIssuer:
         self.require_workload_token = require_workload_token
         self.on_signed = on_signed  # told (alg, audience) of every issued token: metrics
         self.limits = limits or Limits.off()
-        self.audit = GroupCommit(store, _ended_meanwhile)
+        # key_stops: the stops of keys kept outside the database (the file key store)
+        self.audit = GroupCommit(store, _ended_meanwhile, key_stops)
+        self._reloads = 0  # keyring reloads started after a stopped key (see _reloaded)
+        self._reloading: asyncio.Future[None] | None = None
 
     @classmethod
     def from_settings(
@@ -191,6 +213,7 @@ class TokenIssuer:
             require_workload_token=settings.require_workload_token,
             on_signed=on_signed,
             limits=limits,
+            key_stops=recording_stops(keyring.store),
         )
 
     @property
@@ -235,10 +258,50 @@ class TokenIssuer:
     ) -> IssuedToken:
         prepared = await self._prepare(caller, request, read)
         issued = self.minter.sign(prepared)
-        await self.audit.record(audit_entry(caller, issued, request))
+        if not await self.audit.record(self._entry(caller, issued, request)):
+            issued = await self._signed_again(caller, request, prepared, issued.kid)
         if self.on_signed is not None:
             self.on_signed(issued.alg, issued.claims.audience)
         return issued
+
+    def _entry(self, caller: Caller, issued: IssuedToken, request: IssueRequest) -> AuditEntry:
+        return audit_entry(caller, issued, request, stopped_by=self.clock.now() + STOP_LEEWAY)
+
+    async def _signed_again(
+        self, caller: Caller, request: IssueRequest, prepared: Prepared, stopped: str
+    ) -> IssuedToken:
+        """The key ``stopped`` signed, but was retired or revoked before the token's row
+        committed: nothing was written and the token is dropped. Sign the same claims
+        with the key that signs now, once the keyring has been read again, and record
+        that; once, then ``503``."""
+        await self._reloaded(self._reloads)
+        issued = self.minter.sign(prepared)
+        if issued.kid != stopped and await self.audit.record(self._entry(caller, issued, request)):
+            return issued
+        raise ResourceUnavailable(
+            f"signing key {stopped} was retired or revoked while this token was issued; try again",
+            headers={"Retry-After": "1"},
+        )
+
+    async def _reloaded(self, seen: int) -> None:
+        """Return once a keyring reload that started after the caller's refusal (when
+        ``seen`` reloads had started) has ended: one reload serves every request refused
+        meanwhile. The store is read off the event loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            reloading = self._reloading
+            # NOTE: a reload of another event loop (a test client's previous one) is gone
+            if reloading is None or reloading.done() or reloading.get_loop() is not loop:
+                self._reloads += 1
+                reloading = self._reloading = asyncio.ensure_future(
+                    asyncio.to_thread(self.minter.keyring.reload)
+                )
+                await asyncio.shield(reloading)
+                return
+            started_after = self._reloads > seen
+            await asyncio.shield(reloading)
+            if started_after:
+                return
 
     async def prepare(self, caller: Caller, request: IssueRequest) -> Prepared:
         """Every check, and the claims a token would carry; nothing is signed or written.
@@ -339,8 +402,15 @@ class TokenIssuer:
             raise refusal
 
 
-def audit_entry(caller: Caller, issued: IssuedToken, request: IssueRequest) -> AuditEntry:
-    """The audit row of an issued token, by column."""
+def audit_entry(
+    caller: Caller,
+    issued: IssuedToken,
+    request: IssueRequest,
+    *,
+    stopped_by: datetime | None = None,
+) -> AuditEntry:
+    """The audit row of an issued token, by column (``stopped_by``: see
+    :class:`~federation.store.issuing.AuditEntry`)."""
     claims = issued.claims
     return AuditEntry(
         {
@@ -356,7 +426,8 @@ def audit_entry(caller: Caller, issued: IssuedToken, request: IssueRequest) -> A
             "expires_at": issued.expires_at,
             "api_key_id": caller.key_id,
             "trace_id": request.trace_id,
-        }
+        },
+        stopped_by=stopped_by,
     )
 
 
@@ -368,7 +439,8 @@ def _ended_meanwhile(run_id: str, state: str) -> FederationError:
 def subject_components(
     renderer: SubjectRenderer, principal: PrincipalFacts, run: RunFacts, team: str | None
 ) -> dict[str, str | None]:
-    """Each template component rendered alone for ``run``, in the README's order."""
+    """Each template component rendered alone for ``run``, in the order of the
+    subject template table (docs/concepts.md)."""
     context = subject_context(principal, run, team)
     rendered: dict[str, str | None] = {}
     for name in COMPONENTS:

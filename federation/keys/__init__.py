@@ -1,7 +1,7 @@
 """Signing keys: the signer seam, key stores, lifecycle and the keyring."""
 
 from federation.keys.files import FileKeyStore
-from federation.keys.keyring import Jwks, KeyChange, Keyring, KeyStore
+from federation.keys.keyring import Jwks, KeyChange, Keyring, KeyStore, Rotation
 from federation.keys.lifecycle import KeyRecord, KeyState, KeyStatus
 from federation.keys.signers import ALGORITHMS, LocalSigner, Signer
 
@@ -16,5 +16,6 @@ __all__ = [
     "KeyStore",
     "Keyring",
     "LocalSigner",
+    "Rotation",
     "Signer",
 ]

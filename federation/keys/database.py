@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from federation.errors import ResourceNotFound
@@ -73,17 +73,21 @@ class DatabaseKeyStore:
         self._signers: dict[str, Signer] = {}
 
     def version(self) -> Hashable | None:
+        """Every key's times: exact, where maxima are not (a key revoked by a replica
+        whose clock runs behind, or a ``next`` key made to sign early, may move no
+        maximum). A few rows of four small columns."""
         with self.store.engine.connect() as connection:
             rows = connection.execute(
                 select(
-                    func.count(SigningKey.seq),
-                    func.max(SigningKey.seq),
-                    func.max(SigningKey.activates_at),
-                    func.max(SigningKey.retired_at),
-                    func.max(SigningKey.revoked_at),
-                ).where(SigningKey.backend == self.material.backend)
-            ).one()
-        return tuple(rows)
+                    SigningKey.kid,
+                    SigningKey.activates_at,
+                    SigningKey.retired_at,
+                    SigningKey.revoked_at,
+                )
+                .where(SigningKey.backend == self.material.backend)
+                .order_by(SigningKey.seq)
+            ).all()
+        return tuple(tuple(row) for row in rows)
 
     def load(self) -> list[StoredKey]:
         with self.store.session() as session:

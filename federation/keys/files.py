@@ -4,6 +4,8 @@ Layout of the keys directory::
 
     keyring.json     the manifest: kid, algorithm, file and lifecycle times of each key
     <kid>.pem        one PKCS #8 private key per file, readable by the owner only
+    .keyring.lock    locked by whoever writes the manifest (exclusively), and by each
+    .keyring.intent  batch of audit rows while it commits (shared; ``federation.keys.stops``)
 
 The manifest is replaced atomically (write, fsync, rename), and a key file is written
 before the manifest names it, so a crash never leaves the manifest naming a missing key.
@@ -42,6 +44,10 @@ from federation.keys.signers import (
 )
 
 MANIFEST = "keyring.json"
+LOCK = ".keyring.lock"
+# A writer holds this one while it waits for the lock, so that no new reader takes the
+# lock meanwhile: readers come with every batch of audit rows and would starve it.
+INTENT = ".keyring.intent"
 _FORMAT = 1
 
 
@@ -60,13 +66,13 @@ class FileKeyStore:
         # A key file never changes once written (O_EXCL): parse each one once.
         self._signers: dict[str, LocalSigner] = {}
 
-    def version(self) -> tuple[int, int] | None:
-        """Changes whenever the manifest does (another process rotated a key)."""
+    def version(self) -> bytes | None:
+        """Changes whenever the manifest does (another process rotated or stopped a key):
+        its bytes, as a time and size could stay the same over two quick writes."""
         try:
-            info = self.manifest.stat()
+            return self.manifest.read_bytes()
         except OSError:
             return None
-        return info.st_mtime_ns, info.st_size
 
     def load(self) -> list[StoredKey]:
         entries = self._read_manifest()
@@ -91,11 +97,18 @@ class FileKeyStore:
         created_at: datetime,
     ) -> StoredKey | None:
         """Create a key if ``plan(records)`` says when it signs: decided and created under
-        one lock, so processes that decide together (to start, to rotate) create one key."""
+        one lock, so processes that decide together (to start, to rotate) create one key.
+
+        The key is generated between two looks under the lock, not under it: an RSA key
+        takes up to a few hundred milliseconds, and audit commits wait for the lock."""
         private_directory(self.directory)
         with self._lock():
-            starts = plan([self._record(entry) for entry in self._read_manifest()])
-            return None if starts is None else self._create(alg, created_at, starts)
+            if plan(self._records()) is None:
+                return None
+        private_key = generate_private_key(alg)
+        with self._lock():
+            starts = plan(self._records())
+            return None if starts is None else self._create(alg, created_at, starts, private_key)
 
     def update(
         self,
@@ -116,8 +129,28 @@ class FileKeyStore:
                     return record
         raise ResourceNotFound(f"signing key {kid} not found")
 
-    def _create(self, alg: str, created_at: datetime, activates_at: datetime) -> StoredKey:
-        private_key = generate_private_key(alg)
+    def stops(self, manifest: bytes | None) -> dict[str, datetime]:
+        """When each key of ``manifest`` (the manifest's bytes; ``None``: none) that was
+        retired or revoked stops signing: the earlier of the two times."""
+        found = {}
+        for entry in self._parse_manifest(manifest):
+            record = self._record(entry)
+            times = [t for t in (record.retired_at, record.revoked_at) if t is not None]
+            if times:
+                found[record.kid] = min(times)
+        return found
+
+    def _records(self) -> list[KeyRecord]:
+        return [self._record(entry) for entry in self._read_manifest()]
+
+    def _create(
+        self,
+        alg: str,
+        created_at: datetime,
+        activates_at: datetime,
+        private_key: PrivateKey | None = None,
+    ) -> StoredKey:
+        private_key = private_key or generate_private_key(alg)
         signer = LocalSigner(private_key)
         record = KeyRecord(
             kid=signer.kid, alg=alg, created_at=created_at, activates_at=activates_at
@@ -128,18 +161,28 @@ class FileKeyStore:
         self._write_manifest(entries)
         return StoredKey(record=self._record(entries[-1]), signer=signer)
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Serialise writers of the manifest, across processes."""
+    def open_lock(self, name: str = LOCK) -> int:
+        """A new descriptor of the lock file ``name`` (a lock is per descriptor)."""
         try:
-            fd = os.open(self.directory / ".keyring.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            return os.open(self.directory / name, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise ConfigurationError(f"cannot lock {self.directory}: {exc.strerror}") from exc
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise writers of the manifest, across processes; readers that hold the lock
+        shared (audit commits) finish first, and no new one starts meanwhile."""
+        intent = self.open_lock(INTENT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            fcntl.flock(intent, fcntl.LOCK_EX)
+            fd = self.open_lock()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            os.close(intent)
 
     def _record(self, entry: dict[str, Any]) -> KeyRecord:
         try:
@@ -188,11 +231,19 @@ class FileKeyStore:
 
     def _read_manifest(self) -> list[dict[str, Any]]:
         try:
-            document = json.loads(self.manifest.read_text(encoding="utf-8"))
+            data = self.manifest.read_bytes()
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise ConfigurationError(f"cannot read {self.manifest}: {exc.strerror}") from exc
+        return self._parse_manifest(data)
+
+    def _parse_manifest(self, data: bytes | None) -> list[dict[str, Any]]:
+        """The entries of the manifest's bytes (``None``: there is no manifest)."""
+        if data is None:
+            return []
+        try:
+            document = json.loads(data.decode("utf-8"))
         except ValueError as exc:
             raise ConfigurationError(f"{self.manifest} is not valid JSON: {exc}") from exc
         if (

@@ -14,7 +14,7 @@ from typing import Protocol
 import orjson
 
 from federation.clock import Clock
-from federation.errors import InvalidRequest, ResourceUnavailable
+from federation.errors import InvalidRequest, ResourceNotFound, ResourceUnavailable
 from federation.keys.jwk import public_jwk
 from federation.keys.jws import header_segment
 from federation.keys.lifecycle import PUBLISHED, KeyRecord, KeyState, KeyStatus, statuses
@@ -68,6 +68,15 @@ class KeyChange:
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """What a manual rotation of one algorithm did: the key it published (``created``),
+    or the ``next`` key that was published already, which it left as the only one."""
+
+    record: KeyRecord
+    created: bool
+
+
+@dataclass(frozen=True)
 class Jwks:
     body: bytes
     etag: str
@@ -95,12 +104,20 @@ class _Snapshot:
     view: _View | None = field(default=None)
 
 
+# Seconds between looks at the key store: how soon a replica's JWKS shows a change that
+# another replica made (a revoked key leaves it within a second). Signing does not wait
+# for it: a token whose key was stopped is refused when its audit row is committed.
+REFRESH_INTERVAL = 0.5
+
+
 class Keyring:
     """Picks the signing key per algorithm and renders the JWKS, from one key store.
 
     Several processes may share a store: each notices a changed store within
-    ``refresh_interval`` seconds. That is safe because a new key is published for
-    ``lead_time`` (longer than any JWKS cache lifetime) before anything is signed with it.
+    ``refresh_interval`` seconds. That is safe for a new key because it is published for
+    ``lead_time`` (longer than any JWKS cache lifetime) before anything is signed with it;
+    a key retired or revoked elsewhere is caught when a token's audit row is committed
+    (``federation.issuing.pipeline``), so none of its tokens leaves meanwhile.
     """
 
     def __init__(
@@ -110,7 +127,7 @@ class Keyring:
         *,
         verification_window: timedelta,
         lead_time: timedelta,
-        refresh_interval: float = 1.0,
+        refresh_interval: float = REFRESH_INTERVAL,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -126,6 +143,11 @@ class Keyring:
         self._snapshot = _Snapshot(keys=tuple(self.store.load()), version=version)
         self._checked_at = time.monotonic()
 
+    def reload(self) -> None:
+        """Read the store again now, whatever the interval says (I/O: off the event loop)."""
+        with self._lock:
+            self.load()
+
     # ---- changes ----------------------------------------------------------------------
 
     def ensure(self, algorithms: Iterable[str] = ALGORITHMS) -> list[KeyRecord]:
@@ -133,15 +155,38 @@ class Keyring:
         return self._create(algorithms, self._unless_usable)
 
     def rotate(self, alg: str) -> KeyRecord:
+        """:meth:`rotation`'s key: the new one, or the ``next`` one published already."""
+        return self.rotation(alg).record
+
+    def rotation(self, alg: str) -> Rotation:
         """Publish a new key now; it signs once ``lead_time`` has passed (at once when no
-        key signs yet: then there is no verifier to warn in advance)."""
+        key signs yet: then there is no verifier to warn in advance). When a ``next`` key
+        of ``alg`` is published already, that one is the answer and nothing is made: at
+        most one key of an algorithm waits to sign, however often (and wherever) this is
+        called, because the store decides under its lock across processes."""
         if alg not in ALGORITHMS:
             raise InvalidRequest(f"unknown algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+        with self._lock:
+            now = self.clock.now()
+            waiting: list[KeyRecord] = []  # what the plan found, under the store's lock
 
-        def plan(alg: str, now: datetime) -> Plan:
-            return lambda records: now + self.lead_time if self._signing(records, alg, now) else now
+            def plan(records: list[KeyRecord]) -> datetime | None:
+                found = statuses(records, now, self.verification_window)
+                mine = [s for s in found if s.record.alg == alg]
+                pending = [s.record for s in mine if s.state is KeyState.NEXT]
+                if pending:
+                    # the newest is the one that will sign (a store may hold more from before)
+                    waiting[:] = [max(pending, key=lambda r: (r.activates_at, r.created_at))]
+                    return None
+                waiting.clear()
+                signing = any(s.state is KeyState.ACTIVE for s in mine)
+                return now + self.lead_time if signing else now
 
-        return self._create([alg], plan)[0]
+            made = self.store.create_if(plan, alg, created_at=now)
+            self.load()  # NOTE: also when nothing was made: it may be another replica's key
+        if made is not None:
+            return Rotation(record=made.record, created=True)
+        return Rotation(record=waiting[0], created=False)
 
     def rotate_due(
         self, period: timedelta, algorithms: Iterable[str] = ALGORITHMS
@@ -171,35 +216,45 @@ class Keyring:
     def retire(self, kid: str) -> KeyChange:
         """Emergency: stop signing with ``kid`` now. It stays published for its tokens; a
         ``next`` key of its algorithm signs at once, or a new one is made."""
-        with self._lock:
-            now = self.clock.now()
-            return self._replace(self.store.update(kid, retired_at=now), now)
+        return self._stop(kid, revoke=False)
 
     def revoke(self, kid: str) -> KeyChange:
         """Compromise: drop ``kid`` from the JWKS now. Tokens it signed stop verifying."""
+        return self._stop(kid, revoke=True)
+
+    def _stop(self, kid: str, *, revoke: bool) -> KeyChange:
+        """Retire or revoke ``kid``. When it is the key that signs, its replacement signs
+        first: the newest ``next`` key (published already, though perhaps not yet in
+        every verifier's cache), or else a new key; so that no replica, reading the store
+        between the two writes, finds no key to sign with. Once this returns, no replica
+        records a token signed by ``kid``: the audit commit checks the key's stop."""
         with self._lock:
             now = self.clock.now()
-            return self._replace(self.store.update(kid, revoked_at=now), now)
-
-    def _replace(self, record: KeyRecord, now: datetime) -> KeyChange:
-        """When no key of ``record``'s algorithm signs any more, make one sign now: the
-        newest ``next`` key (published already, though perhaps not yet in every verifier's
-        cache), or else a new key."""
-        found = statuses(self._records(), now, self.verification_window)
-        mine = [s for s in found if s.record.alg == record.alg]
-        replacement = None
-        if not any(s.state is KeyState.ACTIVE for s in mine):
-            pending = [s.record for s in mine if s.state is KeyState.NEXT]
-            if pending:
-                newest = max(pending, key=lambda r: r.activates_at)
-                replacement = self.store.update(newest.kid, activates_at=now)
+            found = statuses(self._records(), now, self.verification_window)
+            target = next((s for s in found if s.record.kid == kid), None)
+            if target is None:
+                raise ResourceNotFound(f"signing key {kid} not found")
+            alg = target.record.alg
+            others = [s for s in found if s.record.alg == alg and s.record.kid != kid]
+            replacement = None
+            if target.state is KeyState.ACTIVE and not any(
+                s.state is KeyState.ACTIVE for s in others
+            ):
+                pending = [s.record for s in others if s.state is KeyState.NEXT]
+                if pending:
+                    newest = max(pending, key=lambda r: (r.activates_at, r.created_at))
+                    replacement = self.store.update(newest.kid, activates_at=now)
+                else:
+                    made = self.store.create_if(
+                        self._unless_usable(alg, now, besides=kid), alg, created_at=now
+                    )
+                    replacement = made.record if made is not None else None
+            if revoke:
+                record = self.store.update(kid, revoked_at=now)
             else:
-                made = self.store.create_if(
-                    self._unless_usable(record.alg, now), record.alg, created_at=now
-                )
-                replacement = made.record if made is not None else None
-        self.load()
-        return KeyChange(record=record, replacement=replacement)
+                record = self.store.update(kid, retired_at=now)
+            self.load()
+            return KeyChange(record=record, replacement=replacement)
 
     def _create(
         self, algorithms: Iterable[str], plan: Callable[[str, datetime], Plan]
@@ -215,19 +270,21 @@ class Keyring:
                 self.load()
         return created
 
-    def _unless_usable(self, alg: str, now: datetime) -> Plan:
-        """A key signing at once, unless one of ``alg`` signs or is about to."""
+    def _unless_usable(self, alg: str, now: datetime, *, besides: str | None = None) -> Plan:
+        """A key signing at once, unless one of ``alg`` (other than ``besides``, the key
+        being stopped) signs or is about to."""
 
         def plan(records: list[KeyRecord]) -> datetime | None:
-            usable = {KeyState.ACTIVE, KeyState.NEXT}
-            found = statuses(records, now, self.verification_window)
-            return None if any(s.record.alg == alg and s.state in usable for s in found) else now
+            usable = [
+                s
+                for s in statuses(records, now, self.verification_window)
+                if s.record.alg == alg
+                and s.record.kid != besides
+                and s.state in (KeyState.ACTIVE, KeyState.NEXT)
+            ]
+            return None if usable else now
 
         return plan
-
-    def _signing(self, records: list[KeyRecord], alg: str, now: datetime) -> bool:
-        found = statuses(records, now, self.verification_window)
-        return any(s.record.alg == alg and s.state is KeyState.ACTIVE for s in found)
 
     def _records(self) -> list[KeyRecord]:
         return [key.record for key in self.store.load()]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import InvalidClaimError, JoseError
 from joserfc.jwk import KeySet
 
 from federation._internal.encoding import b64url_decode
@@ -98,12 +98,23 @@ def verify(
         )
         registry.validate(verified.claims)
     except JoseError as exc:
-        raise VerificationFailed(_explain(exc)) from exc
+        raise VerificationFailed(_mismatch(exc, decoded.claims, audience) or _explain(exc)) from exc
     except (ValueError, TypeError, KeyError) as exc:
         raise VerificationFailed(
             f"the issuer's JWKS or the token is malformed ({type(exc).__name__})"
         ) from exc
     return decoded
+
+
+def _mismatch(exc: JoseError, claims: dict[str, Any], audience: str) -> str | None:
+    """For a wrong audience, both values: an audience is no secret, and the two side
+    by side say at once which one is off."""
+    if not isinstance(exc, InvalidClaimError) or exc.claim != "aud":
+        return None
+    carried = claims.get("aud")
+    listed = carried if isinstance(carried, list) else [carried]
+    shown = ", ".join(repr(item) for item in listed)
+    return f"the token's audience is {shown}, not {audience!r} as expected"
 
 
 def _explain(exc: JoseError) -> str:

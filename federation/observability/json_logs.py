@@ -20,12 +20,15 @@ import time
 
 import orjson
 
+from federation.domain.secret_shapes import redact
+
 BATCH_BYTES = 4096  # PIPE_BUF on Linux: the largest write a pipe keeps whole
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``time`` (UTC, ISO 8601, milliseconds), then the
-    record's ``access`` fields, or else its level, logger and message."""
+    record's ``access`` fields (redacted by the access log), or else its level, logger
+    and message, secrets redacted."""
 
     _second: tuple[int, str] = (-1, "")
 
@@ -40,7 +43,8 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             body.update(fields)
         else:
-            body.update(level=record.levelname, logger=record.name, message=record.getMessage())
+            message = redact(record.getMessage())
+            body.update(level=record.levelname, logger=record.name, message=message)
         return orjson.dumps(body).decode()
 
 

@@ -7,6 +7,9 @@ as it (or a worker it forked) lives. At start-up, before its workers exist, it r
 the subdirectories whose lock nobody holds: the files of servers that have stopped. A
 scrape thus sums this server's workers, never another server's, and a restart begins
 from zero, as Prometheus expects of counters.
+
+The directories are 0700 and the files in them 0600: prometheus_client creates its files
+with the process's umask (0644 as a rule), and each is tightened as soon as it exists.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import values
 
@@ -67,14 +71,37 @@ def share(directory: Path) -> None:
     os.environ[ENVIRONMENT] = str(directory)
     # NOTE: prometheus_client picks its value store when it is first imported, from the
     # variable above; a worker forked from `serve` imported it before the variable was set
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    if not getattr(values.ValueClass, "_private_files", False):
+        multiprocess = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        values.ValueClass = _private_files(multiprocess)
 
 
 def shared_directory() -> Path | None:
     """The directory ``serve`` handed its workers, if this process is one of them."""
     found = os.environ.get(ENVIRONMENT)
     return Path(found) if found else None
+
+
+def _private_files(base: Any) -> Any:
+    """prometheus_client's file-backed values (``base``), whose files are made 0600 when
+    a value is made: a file is created with a process's first value of its kind."""
+    tightened: set[Path] = set()
+
+    class PrivateFileValue(base):  # type: ignore[misc]
+        _private_files = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            directory = shared_directory()
+            if directory is None:
+                return
+            for path in directory.glob(f"*_{os.getpid()}.db"):
+                if path not in tightened and not path.is_symlink():
+                    with contextlib.suppress(FileNotFoundError):  # gone: nothing to tighten
+                        path.chmod(0o600)
+                    tightened.add(path)
+
+    return PrivateFileValue
 
 
 def _unlocked(directory: Path) -> bool:

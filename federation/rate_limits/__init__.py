@@ -8,7 +8,8 @@ One backend serves every limit of an application:
     └── RedisBuckets       one atomic Lua script per take, shared by every replica;
                            fails open when Redis fails
     RateLimit         one limit on a backend: ``take``/``check`` raise ``RateLimited``
-    Limits            the issuer's: per API key, per run, failed authentications
+    Limits            the issuer's: per API key, per run, failed authentications,
+                      API keys created per principal
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The issuer's limits: per API key and per run on issuing, failed authentications per
-client address; each a :class:`RateLimit` on one shared backend."""
+client address, API keys created per principal; each a :class:`RateLimit` on one shared
+backend."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 KEY_REFUSAL = "too many token requests with this API key"
 RUN_REFUSAL = "too many token requests for this run"
 AUTH_REFUSAL = "too many failed authentications from this address"
+KEY_CREATION_REFUSAL = "too many API keys created by this principal"
 
 
 class RateLimit:
@@ -59,6 +61,7 @@ class Limits:
     key: RateLimit
     run: RateLimit
     auth_failures: RateLimit
+    key_creation: RateLimit
     buckets: Buckets
 
     @classmethod
@@ -77,6 +80,12 @@ class Limits:
             auth_failures=RateLimit(
                 "auth", settings.rate_limit_auth_failures, buckets, refusal=AUTH_REFUSAL
             ),
+            key_creation=RateLimit(
+                "key-creation",
+                settings.rate_limit_key_creation,
+                buckets,
+                refusal=KEY_CREATION_REFUSAL,
+            ),
             buckets=buckets,
         )
 
@@ -88,5 +97,6 @@ class Limits:
             key=RateLimit("key", None, buckets, refusal=KEY_REFUSAL),
             run=RateLimit("run", None, buckets, refusal=RUN_REFUSAL),
             auth_failures=RateLimit("auth", None, buckets, refusal=AUTH_REFUSAL),
+            key_creation=RateLimit("key-creation", None, buckets, refusal=KEY_CREATION_REFUSAL),
             buckets=buckets,
         )

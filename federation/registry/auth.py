@@ -1,6 +1,7 @@
 """API keys and workload tokens: format, hashing, and who a request acts as.
 
-An API key is ``wk-`` followed by 43 base64url characters (256 random bits). Only its
+An API key is ``wk-`` followed by 43 base64url characters (256 random bits; the shapes
+of keys, tokens and JWTs are in :mod:`federation.domain.secret_shapes`). Only its
 SHA-256 is stored: a key with that much entropy needs no slow hash, and a stolen
 database yields nothing that authenticates. A run's workload token is stored the same
 way. Lookups go by hash, and the found hash is compared again in constant time.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,15 +20,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from federation.domain.secret_shapes import (
+    API_KEY,
+    KEY_PREFIX,
+    SECRET_BYTES,
+    WORKLOAD_TOKEN_PREFIX,
+)
 from federation.errors import AuthenticationRequired, InvalidRequest, NotAuthorized
 from federation.store.issuing.port import CALLER_QUERY, LAST_USED_UPDATE
 
-KEY_PREFIX = "wk-"
-WORKLOAD_TOKEN_PREFIX = "wlt-"  # noqa: S105 - a prefix, not a secret
-_SECRET_BYTES = 32  # 256 bits
-# NOTE: the alphabet too, not only the length: what cannot be a key is refused before any
-# lookup (and a string Python decoded with surrogateescape never reaches the hash)
-_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -58,11 +58,11 @@ EXPIRY_CHOICES: dict[str, timedelta | None] = {
 
 
 def new_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    return KEY_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
 def new_workload_token() -> str:
-    return WORKLOAD_TOKEN_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    return WORKLOAD_TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
 def secret_hash(secret: str) -> str:
@@ -121,7 +121,7 @@ def presented_digest(presented: str | None) -> str:
     """The hash to look a presented key up by; 401 for what cannot be a key."""
     # NOTE: one error for missing, malformed, unknown, expired and deleted keys, so
     # the answer is no oracle for which keys exist.
-    if not presented or not _KEY_SHAPE.fullmatch(presented):
+    if not presented or not API_KEY.fullmatch(presented):
         raise AuthenticationRequired()
     return secret_hash(presented)
 

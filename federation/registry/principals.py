@@ -6,6 +6,15 @@ scopes a subset of the caller's, its life no longer than the caller key's), and 
 delete only the key they present and the keys it created. Deleting a key deletes the
 keys created with it: a key stolen from a run's environment cannot make itself a copy
 that outlives its deletion, nor delete its owner's other keys.
+
+Creation and deletion serialize on the creating key. A new key is inserted only if the
+key that creates it is still live, in one statement that, on PostgreSQL, also takes a
+key-share lock on that key's row; a deletion locks each key it deletes (``FOR UPDATE``)
+before it looks for the keys made with it. So a creation either commits before the
+deletion reads the children, and is deleted with them, or waits and then finds its
+creator deleted. On SQLite the conditional insert is one statement under the
+database's write lock, and the deletion reads the children after its first write, in
+the same write transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +23,17 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from federation.errors import InvalidRequest, NotAuthorized, ResourceNotFound
+from federation.errors import (
+    AuthenticationRequired,
+    InvalidRequest,
+    NotAuthorized,
+    ResourceNotFound,
+)
 from federation.registry.auth import (
     EXPIRY_CHOICES,
     Caller,
@@ -30,10 +45,40 @@ from federation.registry.auth import (
     secret_hash,
 )
 from federation.store.database import add_unique
+from federation.store.lineage import MAX_LINEAGE_DEPTH, ancestors
 from federation.store.models import ApiKey, Principal
 from federation.store.pagination import Page, PageRequest, paginate
 
 BOOTSTRAP_PRINCIPAL = "federation-admin"
+_CHUNK = 500  # keys per statement of a deletion's cascade (SQLite bounds bound values)
+_NEW_KEY_COLUMNS = (
+    "id",
+    "name",
+    "type",
+    "principal_uid",
+    "scopes",
+    "key_hash",
+    "last4",
+    "bootstrap",
+    "parent_key_id",
+    "created_at",
+    "expires_at",
+)
+_api_keys = cast("Table", ApiKey.__table__)
+_creator = _api_keys.alias("creator")
+# A new key, inserted only while the key that creates it is live (``new_<column>``,
+# ``creator_id``).
+_INSERT_WHILE_LIVE = insert(_api_keys).from_select(
+    _NEW_KEY_COLUMNS,
+    select(*(bindparam(f"new_{name}", type_=_creator.c[name].type) for name in _NEW_KEY_COLUMNS))
+    .where(_creator.c.id == bindparam("creator_id"), _creator.c.deleted_at.is_(None))
+    # NOTE: FOR KEY SHARE on PostgreSQL: a deletion of the creator (FOR UPDATE) waits for
+    # this insert's commit, or this insert waits for the deletion's and then finds the
+    # creator deleted; and last_used_at updates of the creator never wait for it.
+    .with_for_update(read=True, key_share=True),
+)
+# How many ancestors the key ``key_id`` has (at most MAX_LINEAGE_DEPTH are counted).
+_ANCESTOR_COUNT = select(func.count()).select_from(ancestors("id", bindparam("key_id")))
 
 
 def create_principal(
@@ -122,23 +167,49 @@ def create_api_key(
         )
     if self_service is not None:
         _check_self_service(self_service, type, chosen, expires_at)
+        _check_depth(session, self_service)
     raw = new_api_key()
-    row = ApiKey(
-        id="ak_" + secrets.token_hex(8),
-        name=name,
-        type=type,
-        principal_uid=principal_uid,
-        scopes=chosen,
-        key_hash=secret_hash(raw),
-        last4=raw[-4:],
-        bootstrap=bootstrap,
-        parent_key_id=self_service.key_id if self_service is not None else None,
-        created_at=now,
-        expires_at=expires_at,
-    )
-    session.add(row)
-    session.flush()
+    values: dict[str, Any] = {  # NOTE: the columns of _NEW_KEY_COLUMNS
+        "id": "ak_" + secrets.token_hex(8),
+        "name": name,
+        "type": type,
+        "principal_uid": principal_uid,
+        "scopes": chosen,
+        "key_hash": secret_hash(raw),
+        "last4": raw[-4:],
+        "bootstrap": bootstrap,
+        "parent_key_id": self_service.key_id if self_service is not None else None,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    if caller is None:
+        row = ApiKey(**values)
+        session.add(row)
+        session.flush()
+    else:
+        row = _insert_while_live(session, values, caller.key_id)
     return CreatedKey(row=row, raw=raw)
+
+
+def _insert_while_live(session: Session, values: dict[str, Any], creator_id: str) -> ApiKey:
+    """Insert the key of ``values`` if the key ``creator_id`` is live, or 401: the
+    caller's own key was deleted since it authenticated."""
+    bound = {f"new_{name}": values[name] for name in _NEW_KEY_COLUMNS}
+    session.execute(_INSERT_WHILE_LIVE, {**bound, "creator_id": creator_id})
+    row = session.scalar(select(ApiKey).where(ApiKey.id == values["id"]))
+    if row is None:
+        raise AuthenticationRequired()
+    return row
+
+
+def _check_depth(session: Session, caller: Caller) -> None:
+    """403 for a key with :data:`MAX_LINEAGE_DEPTH` ancestors: authentication walks a
+    key's lineage, so lineages stay short."""
+    if (session.scalar(_ANCESTOR_COUNT, {"key_id": caller.key_id}) or 0) >= MAX_LINEAGE_DEPTH:
+        raise NotAuthorized(
+            f"a key with {MAX_LINEAGE_DEPTH} keys above it cannot create keys; "
+            "ask an admin for a key"
+        )
 
 
 def _check_self_service(
@@ -180,15 +251,33 @@ def delete_api_key(session: Session, caller: Caller, key_id: str, now: datetime)
     # NOTE: a key out of reach answers 404 like a missing one, so ids are no oracle.
     if key is None or not (caller.is_admin or _in_lineage(session, key, caller.key_id)):
         raise ResourceNotFound(f"API key {key_id} not found")
-    doomed = [key]
-    while doomed:
-        current = doomed.pop()
-        current.deleted_at = now
-        doomed += session.scalars(
-            select(ApiKey).where(ApiKey.parent_key_id == current.id, ApiKey.deleted_at.is_(None))
-        ).all()
-    session.flush()
+    _delete_lineage(session, key.id, now)
     return key
+
+
+def _delete_lineage(session: Session, key_id: str, now: datetime) -> None:
+    """Delete a key and every key below it, a generation at a time. Each generation is
+    locked and marked deleted before its children are read: a creation that holds a
+    lock on one of them has committed by then (and its key is read and deleted), and
+    one that comes later finds its creator deleted (see the module's docstring)."""
+    generation = [key_id]
+    while generation:
+        children: list[str] = []
+        for start in range(0, len(generation), _CHUNK):
+            chunk = generation[start : start + _CHUNK]
+            session.scalars(select(ApiKey.id).where(ApiKey.id.in_(chunk)).with_for_update()).all()
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.id.in_(chunk), ApiKey.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+            children += session.scalars(
+                select(ApiKey.id).where(
+                    ApiKey.parent_key_id.in_(chunk), ApiKey.deleted_at.is_(None)
+                )
+            ).all()
+        generation = children
+    session.flush()
 
 
 def _in_lineage(session: Session, key: ApiKey, ancestor_id: str) -> bool:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from federation._internal.files import replace_private
 from federation.api import create_app
@@ -23,6 +24,7 @@ from federation.keys.sealed import SealedMaterial
 from federation.observability import logs, metrics_files
 from federation.observability.metrics import Metrics
 from federation.registry import principals as accounts
+from federation.server.draining import draining
 from federation.settings import Settings, load_settings
 from federation.store import Store
 
@@ -36,6 +38,15 @@ def open_keyring(settings: Settings, clock: Clock, store: Store | None = None) -
         verification_window=settings.verification_window,
         lead_time=timedelta(seconds=settings.key_lead_time),
     )
+
+
+def key_location(settings: Settings) -> str:
+    """Where the configured key store keeps the private keys, for people to read."""
+    if settings.key_store == "file":
+        return f"{settings.keys_dir}/"
+    if settings.key_store == "database":
+        return "the database, sealed with FEDERATION_KEK"
+    return f"AWS KMS ({settings.kms_region or 'the region of the AWS environment'})"
 
 
 def key_store(settings: Settings, store: Store | None) -> KeyStore:
@@ -99,10 +110,17 @@ def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
     return store, keyring
 
 
-def app_from_environment() -> FastAPI:
-    """Factory for server worker processes (``uvicorn --factory``)."""
-    logs.configure()
+def app_from_environment() -> ASGIApp:
+    """Factory for server worker processes (granian's ``factory``): the application,
+    draining on SIGTERM (:mod:`federation.server.draining`)."""
     settings = load_settings()
+    return draining(worker_app(settings), settings.shutdown_drain)
+
+
+def worker_app(settings: Settings) -> FastAPI:
+    """The application a server worker serves, on its settings' store and keys (what
+    the benchmarks measure in process, too)."""
+    logs.configure()
     clock = SystemClock()
     store = Store.from_url(settings.database_url, create=False)
     store.check_schema()

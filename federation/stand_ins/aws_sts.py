@@ -45,6 +45,13 @@ from federation.policy import aws
 from federation.policy.aws_document import parse
 from federation.policy.aws_token import EXPIRY_SKEW
 from federation.policy.aws_warnings import ARWWI
+from federation.stand_ins.aws_sts_requests import (
+    StsError,
+    audience_of,
+    required,
+    session_tags,
+    validated,
+)
 from federation.stand_ins.issuers import AWS_ALGORITHMS, IssuerKeys, TokenRejected, verify_jwt
 
 log = logging.getLogger("federation.stand_in.aws_sts")
@@ -52,13 +59,9 @@ log = logging.getLogger("federation.stand_in.aws_sts")
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 VERSION = "2011-06-15"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
-_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _ROLE_ARN = re.compile(
     r"arn:(aws[a-z-]*):iam::([0-9]{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)", re.ASCII
 )
-_POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[\w+=,.@/-]+", re.ASCII)
-_POLICY_TEXT = re.compile(r"[\t\n\r\x20-\xff]+")
-_TAG_TEXT = re.compile(r"[\w .:/=+\-@]*")
 _UPPER = string.ascii_uppercase + string.digits
 _STATUS = {"AccessDenied": 403, "RegionDisabledException": 403, "IDPRejectedClaim": 403}
 NO_KEY = (
@@ -158,12 +161,6 @@ class AssumedSession:
     transitive_tag_keys: tuple[str, ...] = ()
 
 
-class StsError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
 def _literal(pattern: str) -> str:
     # NOTE: the shorthand's pattern has only the two wildcards; in version 2012-10-17
     # `${...}` would be a policy variable, and `${$}` is IAM's escape for a `$`.
@@ -194,13 +191,13 @@ class AwsSts:
     def assume_role_with_web_identity(self, form: Mapping[str, str]) -> tuple[str, AssumedSession]:
         """The XML answer and what was granted; :class:`StsError` when STS would refuse."""
         role_arn, name, token = (
-            _required(form, key) for key in ("RoleArn", "RoleSessionName", "WebIdentityToken")
+            required(form, key) for key in ("RoleArn", "RoleSessionName", "WebIdentityToken")
         )
-        duration, policy, policy_arns = _validated(form, role_arn, name, token)
+        duration, policy, policy_arns = validated(form, role_arn, name, token)
         provider, claims = self._verified(token)
-        audience = _audience(claims, provider)
+        audience = audience_of(claims, provider.client_ids)
         subject = str(claims.get("sub", ""))
-        tags, transitive = _tags(claims.get(TAGS_CLAIM))
+        tags, transitive = session_tags(claims.get(TAGS_CLAIM))
         role = self.roles.get(role_arn)
         # A missing role and an untrusting one answer alike, as on AWS.
         if role is None or not self._trusted(role, provider, claims):
@@ -310,101 +307,6 @@ def _rejection(
     if rejected.reason == TokenRejected.TOO_EARLY:
         return StsError("InvalidIdentityToken", "The token is not yet valid (iat or nbf).")
     return StsError("InvalidIdentityToken", "The token's signature could not be verified.")
-
-
-def _required(form: Mapping[str, str], key: str) -> str:
-    value = form.get(key)
-    if not value:
-        member = key[0].lower() + key[1:]
-        raise StsError(
-            "ValidationError",
-            f"1 validation error detected: Value null at '{member}' failed to satisfy "
-            "constraint: Member must not be null",
-        )
-    return value
-
-
-def _invalid(member: str, constraint: str) -> StsError:
-    # NOTE: the value is never echoed (the token is sensitive; so may a mistake be).
-    return StsError(
-        "ValidationError",
-        f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
-        f"Member must {constraint}",
-    )
-
-
-def _validated(
-    form: Mapping[str, str], role_arn: str, name: str, token: str
-) -> tuple[int, str | None, tuple[str, ...]]:
-    """The request's own limits (STS checks them before the token)."""
-    if not 20 <= len(role_arn) <= 2048:
-        raise _invalid("roleArn", "have length between 20 and 2048")
-    if not _SESSION_NAME.fullmatch(name):
-        raise _invalid("roleSessionName", r"satisfy regular expression pattern: [\w+=,.@-]*")
-    if not 4 <= len(token) <= 20000:
-        raise _invalid("webIdentityToken", "have length between 4 and 20000")
-    text = form.get("DurationSeconds") or "3600"
-    if not text.isdigit() or not 900 <= int(text) <= 43200:
-        raise _invalid("durationSeconds", "have value between 900 and 43200")
-    policy = form.get("Policy")
-    if policy is not None:
-        if not 1 <= len(policy) <= 2048 or not _POLICY_TEXT.fullmatch(policy):
-            raise _invalid("policy", "have length between 1 and 2048")
-        try:
-            document = json.loads(policy)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict) or "Statement" not in document:
-            raise StsError("MalformedPolicyDocument", "Syntax errors in policy.")
-    arns = tuple(
-        form[key]
-        for key in sorted(form, key=lambda k: int(k.split(".")[2]) if k.count(".") == 3 else 0)
-        if re.fullmatch(r"PolicyArns\.member\.[0-9]+\.arn", key)
-    )
-    if len(arns) > 10:
-        raise _invalid("policyArns", "have length less than or equal to 10")
-    for arn in arns:
-        if not _POLICY_ARN.fullmatch(arn):
-            raise StsError("ValidationError", "The policy ARN is not a valid managed policy ARN.")
-    return int(text), policy, arns
-
-
-def _audience(claims: Mapping[str, Any], provider: OidcProvider) -> str:
-    """The token's audience that is one of the provider's client IDs."""
-    audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    for value in audiences:
-        if isinstance(value, str) and value in provider.client_ids:
-            return value
-    raise StsError("InvalidIdentityToken", "Incorrect token audience")
-
-
-def _tags(claim: Any) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The session tags of the ``https://aws.amazon.com/tags`` claim, within AWS's limits
-    (which error AWS gives for a tag over them is a guess: ValidationError)."""
-    if claim is None:
-        return {}, ()
-    principal_tags = claim.get("principal_tags") if isinstance(claim, dict) else None
-    transitive = claim.get("transitive_tag_keys", []) if isinstance(claim, dict) else None
-    if not isinstance(principal_tags, dict) or not isinstance(transitive, list):
-        raise StsError("InvalidIdentityToken", "The session tags claim is not valid.")
-    tags: dict[str, str] = {}
-    for key, values in principal_tags.items():
-        if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], str):
-            raise StsError("InvalidIdentityToken", "Session tags must have a single value.")
-        tags[key] = values[0]
-    if len(tags) > 50:
-        raise _invalid("tags", "have length less than or equal to 50")
-    for key, value in tags.items():
-        if not (1 <= len(key) <= 128 and _TAG_TEXT.fullmatch(key)) or key.lower().startswith(
-            "aws:"
-        ):
-            raise _invalid("tags.member.key", "be a tag key of 1 to 128 allowed characters")
-        if len(value) > 256 or not _TAG_TEXT.fullmatch(value):
-            raise _invalid("tags.member.value", "be a tag value of up to 256 allowed characters")
-    if not all(isinstance(key, str) and key in tags for key in transitive):
-        raise _invalid("transitiveTagKeys", "name session tags")
-    return tags, tuple(transitive)
 
 
 def _xml(value: Mapping[str, Any]) -> str:

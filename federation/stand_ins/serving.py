@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from federation._internal import ports
 
 
 @contextmanager
@@ -22,11 +26,30 @@ def serve(
     timeout: float = 10.0,
 ) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 (``port`` 0: any free one) until the block ends; yields
-    its base URL (https when a certificate and key are given)."""
+    its base URL (https when a certificate and key are given).
+    :class:`~federation.errors.PortUnavailable` when something listens on ``port``."""
+    # NOTE: bound here, not by uvicorn, whose failure would be a log line and a thread
+    # that exits; the socket shares the port with no other listener
+    listening = ports.listen("127.0.0.1", port)
+    try:
+        with _serving(app, listening, certificate, private_key, timeout) as url:
+            yield url
+    finally:
+        listening.close()
+
+
+@contextmanager
+def _serving(
+    app: ASGIApp,
+    listening: socket.socket,
+    certificate: Path | None,
+    private_key: Path | None,
+    timeout: float,
+) -> Iterator[str]:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=port,
+        port=listening.getsockname()[1],
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=2,
@@ -34,7 +57,8 @@ def serve(
         ssl_keyfile=str(private_key) if private_key else None,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="stand-in", daemon=True)
+    run = functools.partial(server.run, sockets=[listening])
+    thread = threading.Thread(target=run, name="stand-in", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + timeout

@@ -71,7 +71,9 @@ def _tokens(world: World, clock: ManualClock, n: int) -> list[str]:
 def _keys(world: World, clock: ManualClock, n: int) -> list[str]:
     created = []
     for index in range(n):
-        clock.advance(timedelta(seconds=1))
+        # NOTE: past the lead time, so that the last rotation's key signs and this one
+        # makes a new one (a rotation keeps a next key that waits already)
+        clock.advance(timedelta(hours=1, seconds=1))
         alg = ("ES256", "RS256")[index % 2]
         response = world.client.post("/api/v1/keys/rotate", json={"alg": alg}, headers=world.admin)
         assert response.status_code == 201, response.text

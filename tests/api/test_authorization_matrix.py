@@ -1,7 +1,8 @@
 """The authorization matrix: every endpoint by every kind of caller gets exactly the answer
-the README documents (HTTP API's table, Concepts, Who may get a token for a run, Errors).
+the docs document (the table of docs/reference/http-api.md, docs/concepts.md and
+docs/reference/errors.md).
 
-The table below is written from the README, not from the code. It must name every route
+The table below is written from those pages, not from the code. It must name every route
 of the application's OpenAPI document but the public ones, so a new endpoint fails
 ``test_the_matrix_covers_every_route`` until someone writes its row.
 
@@ -197,6 +198,7 @@ MATRIX: Final = (
     Row("POST", "/api/v1/keys/{kid}/retire", 200, ADMIN_ONLY),
     Row("POST", "/api/v1/keys/{kid}/revoke", 200, ADMIN_ONLY),
     Row("GET", "/api/v1/tokens", 200, ADMIN_ONLY),
+    Row("POST", "/api/v1/console-sessions/revoke", 200, ADMIN_ONLY),
     # Not in the OpenAPI document; admin with the default FEDERATION_METRICS.
     Row("GET", "/metrics", 200, ADMIN_ONLY, in_openapi=False),
 )

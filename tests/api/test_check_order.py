@@ -1,5 +1,6 @@
-"""Request conflicts answer only after DESIGN §2's checks; a wrong workload token is
-refused even where none is required."""
+"""Request conflicts answer only after the checks that come before the run's state
+(docs/concepts.md, Who may get a token for a run); a wrong workload token is refused
+even where none is required."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Every error code of DESIGN.md §3, provoked through HTTP, with the whole problem body.
+"""Every error code of docs/reference/errors.md, provoked through HTTP, with the whole
+problem body.
 
 Here: the problem shape, trace ids, 400, 404, 405, 409 and 422. Access errors (401, 403,
-the check order of DESIGN.md §2, secrets) are in ``test_errors_access.py``; 503 and 500
+the check order of docs/concepts.md, secrets) are in ``test_errors_access.py``; 503 and 500
 in ``test_errors_server.py``.
 """
 
@@ -53,7 +54,7 @@ TITLES = {
         InternalError,
     )
 }
-# The documented Oz title (seed: "Errors Overview").
+# The title Oz documents for the code (its "Errors Overview" page).
 OZ_INVALID_REQUEST_TITLE = "The request contains invalid or missing parameters."
 
 

@@ -1,4 +1,4 @@
-"""401 and 403 through HTTP, the check order of DESIGN.md §2, and that no answer echoes a
+"""401 and 403 through HTTP, the check order of docs/concepts.md, and that no answer echoes a
 secret."""
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def test_selecting_a_team_one_is_not_a_member_of(world: World, where: str) -> No
     assert_problem(response, 403, "not_authorized", detail="not a member of team t9")
 
 
-# ---- the check order of DESIGN.md §2 --------------------------------------------------
+# ---- the check order (docs/concepts.md, Who may get a token for a run) ---------------
 
 
 def test_the_key_is_checked_first(world: World) -> None:

@@ -210,8 +210,9 @@ def test_an_omitted_duration_is_the_settings_default(
     tmp_path: Path, store: Store, keyring: Keyring, clock: ManualClock, admin_key: str
 ) -> None:
     # `requestedDurationSeconds` is `Int!` as in Oz, with the server's default duration
-    # as its default: omitted, it means what it means in REST.
-    settings = make_settings(tmp_path, default_duration="15m")
+    # as its default: omitted, it means what it means in REST. (Introspection, off by
+    # default, shows the default.)
+    settings = make_settings(tmp_path, default_duration="15m", graphql_introspection=True)
     app = create_app(settings, store=store, keyring=keyring, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         world = World(client, admin_key)

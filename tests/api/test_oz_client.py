@@ -43,7 +43,7 @@ from federation.keys import Keyring
 from federation.rate_limits import InProcessBuckets, Limits
 from federation.store import Store
 from tests.conftest import make_settings
-from tests.support import Agent, LiveServer, World, bearer, live_agent
+from tests.support import Agent, LiveServer, World, bearer
 
 PROMISED = build_schema((Path(__file__).parent / "oz_schema.graphql").read_text())
 
@@ -498,7 +498,7 @@ def live_answer(
 
 def test_end_to_end_against_a_running_server(live_server: LiveServer) -> None:
     server = live_server
-    agent = live_agent(server.url, server.admin_key)
+    agent = World.live(server).agent()
     discovery = httpx.get(f"{server.url}/.well-known/openid-configuration", timeout=10).json()
     jwks = httpx.get(discovery["jwks_uri"], timeout=10).json()
     jtis = set()

@@ -20,63 +20,12 @@ import httpx
 import jwt
 from click.testing import CliRunner
 
-from tests.support import Agent, LiveServer, bearer, federation_command, free_port
+from tests.support import Agent, LiveServer, federation_command, free_port, issuer_env
 
 
 def unique(prefix: str) -> str:
     """An id no other test on the same server uses."""
     return f"{prefix}-{secrets.token_hex(4)}"
-
-
-class Admin:
-    """Sets up principals, API keys and runs on a live server through its HTTP API."""
-
-    def __init__(self, server: LiveServer, key: str | None = None) -> None:
-        self.server = server
-        self.headers = bearer(key or server.admin_key)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(
-            method, f"{self.server.url}{path}", headers=self.headers, timeout=10, **kwargs
-        )
-
-    def created(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.request("POST", path, json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def principal(self, uid: str, *, teams: tuple[str, ...] = ("platform",)) -> None:
-        self.created(
-            "/api/v1/principals",
-            {"type": "user", "uid": uid, "email": f"{uid}@example.com", "teams": list(teams)},
-        )
-
-    def api_key(self, uid: str, *, scopes: tuple[str, ...] = ("federate",)) -> dict[str, Any]:
-        body = {"name": "test", "type": "personal", "principal_uid": uid, "scopes": list(scopes)}
-        return self.created("/api/v1/api-keys", body)
-
-    def run(self, uid: str, **attributes: str) -> dict[str, Any]:
-        return self.created(
-            "/api/v1/runs", {"principal_uid": uid, "state": "INPROGRESS", **attributes}
-        )
-
-    def agent(self, **attributes: str) -> Agent:
-        """A user in team ``platform`` with a federate key and a run (INPROGRESS unless
-        ``state`` says otherwise) in environment ``staging``."""
-        uid = unique("ada")
-        self.principal(uid)
-        key = self.api_key(uid)["key"]
-        defaults = {"team_uid": "platform", "environment": "staging", "host": "warp"}
-        run = self.run(uid, **{**defaults, **attributes})
-        return Agent(uid=uid, key=key, run_id=run["run_id"], workload_token=run["workload_token"])
-
-    def set_state(self, run_id: str, state: str) -> None:
-        response = self.request("PATCH", f"/api/v1/runs/{run_id}", json={"state": state})
-        assert response.status_code == 200, response.text
-
-    def whoami_status(self, key: str) -> int:
-        response = httpx.get(f"{self.server.url}/api/v1/whoami", headers=bearer(key), timeout=10)
-        return response.status_code
 
 
 def agent_env(agent: Agent) -> dict[str, str]:
@@ -118,20 +67,7 @@ def verify_with_pyjwt(token: str, base_url: str, audience: str) -> dict[str, Any
 
 def home_env(home: Path, database_url: str | None = None) -> dict[str, str]:
     """The environment `start_server` gives its processes, for a home without a server."""
-    port = free_port()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("FEDERATION_", "WARP_", "OZ_"))
-    }
-    env.update(
-        FEDERATION_DATABASE_URL=database_url or f"sqlite:///{home}/var/federation.db",
-        FEDERATION_KEYS_DIR=str(home / "keys"),
-        FEDERATION_ADMIN_KEY_FILE=str(home / "var" / "admin-api-key"),
-        FEDERATION_PORT=str(port),
-        FEDERATION_URL=f"http://127.0.0.1:{port}",
-    )
-    return env
+    return issuer_env(home, database_url or f"sqlite:///{home}/var/federation.db", free_port())
 
 
 def run_federation(

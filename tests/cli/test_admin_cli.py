@@ -16,7 +16,6 @@ import jwt
 import pytest
 
 from tests.cli.helpers import (
-    Admin,
     assert_error_line,
     home_env,
     initialized_server,
@@ -28,7 +27,7 @@ from tests.cli.helpers import (
     unique,
     verify_with_pyjwt,
 )
-from tests.support import Agent, LiveServer, free_port, serve_issuer
+from tests.support import Agent, LiveServer, LiveWorld, World, free_port, serve_issuer
 
 AWS = "sts.amazonaws.com"
 
@@ -38,11 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One issuer for the tests that only add their own principals: `init`, then served."""
     with initialized_server(tmp_path_factory.mktemp("issuer")) as server:
         yield server
-
-
-@pytest.fixture
-def admin(server: LiveServer) -> Admin:
-    return Admin(server)
 
 
 def printed_keys(output: str) -> list[str]:
@@ -81,12 +75,12 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
     assert mode(key_file) == 0o600
 
     with serve_home(home, env) as server:
-        admin = Admin(server)
+        admin = World.live(server)
         again = invoke_cli(server, "init")
         assert again.returncode == 0, again.stderr
         assert "wk-" not in again.stdout + again.stderr
         assert key_file.read_text().strip() == old_key
-        assert admin.whoami_status(old_key) == 200
+        assert admin.status_of(old_key) == 200
 
         reset = invoke_cli(server, "init", "--reset-admin-key")
         assert reset.returncode == 0, reset.stderr
@@ -94,8 +88,8 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
         assert new_key != old_key
         assert key_file.read_text().strip() == new_key
         assert mode(key_file) == 0o600
-        assert admin.whoami_status(new_key) == 200
-        assert admin.whoami_status(old_key) == 401
+        assert admin.status_of(new_key) == 200
+        assert admin.status_of(old_key) == 401
         refused = invoke_cli(server, "whoami", env={"WARP_API_KEY": old_key})
         assert_error_line(refused, 77, old_key)
 
@@ -103,7 +97,7 @@ def test_init_is_idempotent_and_reset_replaces_the_admin_key(tmp_path: Path) -> 
 # ---- whoami and the admin key file ----------------------------------------------------
 
 
-def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: Admin) -> None:
+def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: LiveWorld) -> None:
     as_admin = invoke_cli(server, "whoami", "--output-format", "json")  # WARP_API_KEY is unset
     assert as_admin.returncode == 0, as_admin.stderr
     me = json.loads(as_admin.stdout)
@@ -111,7 +105,7 @@ def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: A
     assert me["key"]["masked_key"] == f"wk-**{server.admin_key[-4:]}"
     assert server.admin_key not in as_admin.stdout
 
-    agent = admin.agent()
+    agent = admin.platform_agent()
     as_user = invoke_cli(server, "whoami", env={"WARP_API_KEY": agent.key})
     assert as_user.returncode == 0, as_user.stderr
     fields = dict(line.split(None, 1) for line in as_user.stdout.splitlines())
@@ -120,8 +114,8 @@ def test_whoami_as_the_admin_key_file_and_as_a_user(server: LiveServer, admin: A
     assert fields["teams"] == "platform"
 
 
-def test_a_set_key_wins_over_the_admin_key_file(server: LiveServer, admin: Admin) -> None:
-    agent = admin.agent()
+def test_a_set_key_wins_over_the_admin_key_file(server: LiveServer, admin: LiveWorld) -> None:
+    agent = admin.platform_agent()
     result = invoke_cli(server, "principals", "list", env={"WARP_API_KEY": agent.key})
     assert_error_line(result, 77, agent.key, server.admin_key)
 
@@ -139,7 +133,7 @@ def test_no_key_and_no_admin_key_file(server: LiveServer, tmp_path: Path) -> Non
 # ---- principals, API keys, runs -------------------------------------------------------
 
 
-def test_principals_create_list_get(server: LiveServer, admin: Admin) -> None:
+def test_principals_create_list_get(server: LiveServer, admin: LiveWorld) -> None:
     uid = unique("grace")
     created = invoke_cli(
         server, "principals", "create", "--type", "user", "--uid", uid, "--email",
@@ -165,16 +159,16 @@ def test_principals_create_list_get(server: LiveServer, admin: Admin) -> None:
     assert "not found" in assert_error_line(missing, 1, server.admin_key)
 
 
-def test_api_keys_create_list_delete(server: LiveServer, admin: Admin) -> None:
+def test_api_keys_create_list_delete(server: LiveServer, admin: LiveWorld) -> None:
     uid = unique("lin")
-    admin.principal(uid)
+    admin.principal(uid, teams=("platform",), email=f"{uid}@example.com")
     created = invoke_cli(server, "api-keys", "create", "--name", "laptop", "--principal", uid)
     assert created.returncode == 0, created.stderr
     [raw] = created.stdout.splitlines()  # the raw key, alone on stdout
     assert raw.startswith("wk-")
     assert "not shown again" in created.stderr
     assert raw not in created.stderr
-    assert admin.whoami_status(raw) == 200
+    assert admin.status_of(raw) == 200
 
     masked = f"wk-**{raw[-4:]}"
     table = invoke_cli(server, "api-keys", "list", "--principal", uid)
@@ -192,15 +186,15 @@ def test_api_keys_create_list_delete(server: LiveServer, admin: Admin) -> None:
 
     deleted = invoke_cli(server, "api-keys", "delete", item["id"])
     assert deleted.returncode == 0, deleted.stderr
-    assert admin.whoami_status(raw) == 401
+    assert admin.status_of(raw) == 401
     after = admin.request("GET", "/api/v1/api-keys", params={"principal_uid": uid}).json()
     assert after["items"] == []
 
 
-def test_runs_create_list_get_set_state(server: LiveServer, admin: Admin) -> None:
+def test_runs_create_list_get_set_state(server: LiveServer, admin: LiveWorld) -> None:
     uid = unique("ada")
-    admin.principal(uid)
-    key = admin.api_key(uid)["key"]
+    admin.principal(uid, teams=("platform",), email=f"{uid}@example.com")
+    key = admin.api_key(uid)
     created = invoke_cli(
         server, "runs", "create", "--principal", uid, "--team", "platform", "--environment",
         "staging", "--agent-name", "nightly-deploy", "--skill-spec", "acme/infra:deploy",
@@ -282,8 +276,10 @@ def test_keys_list_local_and_rotate(fresh_server: LiveServer) -> None:
     assert [row for row in table.stdout.splitlines() if row.startswith(new["kid"])]
 
 
-def test_tokens_list_shows_the_audit_row_not_the_token(server: LiveServer, admin: Admin) -> None:
-    agent = admin.agent()
+def test_tokens_list_shows_the_audit_row_not_the_token(
+    server: LiveServer, admin: LiveWorld
+) -> None:
+    agent = admin.platform_agent()
     issued = issue_over_http(server, agent)
     jti = verify_with_pyjwt(issued["token"], server.url, AWS)["jti"]
 
@@ -304,9 +300,9 @@ def test_tokens_list_shows_the_audit_row_not_the_token(server: LiveServer, admin
 
 
 def test_decode_prints_header_and_claims_and_says_it_did_not_verify(
-    server: LiveServer, admin: Admin
+    server: LiveServer, admin: LiveWorld
 ) -> None:
-    token = issue_over_http(server, admin.agent())["token"]
+    token = issue_over_http(server, admin.platform_agent())["token"]
     for shown in (token, tampered(token)):
         result = invoke_cli(server, "decode", "-", input=shown)
         assert result.returncode == 0, result.stderr
@@ -316,8 +312,8 @@ def test_decode_prints_header_and_claims_and_says_it_did_not_verify(
         assert "not verified" in result.stderr
 
 
-def test_verify_accepts_a_good_token(server: LiveServer, admin: Admin) -> None:
-    token = issue_over_http(server, admin.agent())["token"]
+def test_verify_accepts_a_good_token(server: LiveServer, admin: LiveWorld) -> None:
+    token = issue_over_http(server, admin.platform_agent())["token"]
     result = invoke_cli(server, "verify", token, "--audience", AWS)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["claims"] == verify_with_pyjwt(token, server.url, AWS)
@@ -325,8 +321,8 @@ def test_verify_accepts_a_good_token(server: LiveServer, admin: Admin) -> None:
 
 
 @pytest.mark.parametrize("fault", ["wrong-audience", "tampered"])
-def test_verify_refuses(server: LiveServer, admin: Admin, fault: str) -> None:
-    token = issue_over_http(server, admin.agent())["token"]
+def test_verify_refuses(server: LiveServer, admin: LiveWorld, fault: str) -> None:
+    token = issue_over_http(server, admin.platform_agent())["token"]
     if fault == "tampered":
         token, audience = tampered(token), AWS
     else:
@@ -337,7 +333,7 @@ def test_verify_refuses(server: LiveServer, admin: Admin, fault: str) -> None:
 
 def test_verify_refuses_another_issuers_token(server: LiveServer, tmp_path: Path) -> None:
     with serve_issuer(tmp_path / "other") as other:
-        token = issue_over_http(other, Admin(other).agent())["token"]
+        token = issue_over_http(other, World.live(other).platform_agent())["token"]
         assert verify_with_pyjwt(token, other.url, AWS)["iss"] == other.url
     result = invoke_cli(server, "verify", token, "--audience", AWS)
     assert_error_line(result, 1)

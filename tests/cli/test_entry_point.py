@@ -14,7 +14,6 @@ import pytest
 
 from federation import __version__
 from tests.cli.helpers import (
-    Admin,
     agent_env,
     assert_error_line,
     home_env,
@@ -23,7 +22,7 @@ from tests.cli.helpers import (
     serve_home,
     verify_with_pyjwt,
 )
-from tests.support import free_port
+from tests.support import World, free_port
 
 AWS = "sts.amazonaws.com"
 
@@ -83,7 +82,7 @@ def test_init_then_issue_token_as_processes(tmp_path: Path) -> None:
     assert len(list((home / "keys").glob("*.pem"))) == 2
 
     with serve_home(home, env) as server:
-        agent = Admin(server).agent()
+        agent = World.live(server).platform_agent()
         run = {**env, **agent_env(agent), "OZ_RUN_ID": agent.run_id}
         result = run_federation(
             home, run, "issue-token", "--run-id", agent.run_id, "--audience", AWS

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,33 +17,20 @@ import httpx
 import pytest
 
 from tests.cli.helpers import (
-    Admin,
     agent_env,
     assert_error_line,
     invoke_cli,
     unique,
     verify_with_pyjwt,
 )
-from tests.support import Agent, LiveServer, bearer, free_port, serve_issuer
+from tests.support import Agent, LiveServer, LiveWorld, bearer, free_port
 
 AWS = "sts.amazonaws.com"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One issuer for the module; every test makes its own principal."""
-    with serve_issuer(tmp_path_factory.mktemp("issuer")) as server:
-        yield server
-
-
 @pytest.fixture
-def admin(server: LiveServer) -> Admin:
-    return Admin(server)
-
-
-@pytest.fixture
-def agent(admin: Admin) -> Agent:
-    return admin.agent(agent_name="nightly-deploy", skill_spec="acme/infra:deploy")
+def agent(admin: LiveWorld) -> Agent:
+    return admin.platform_agent(agent_name="nightly-deploy", skill_spec="acme/infra:deploy")
 
 
 def issue(
@@ -71,7 +57,7 @@ def timestamp(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
-def audited_tokens(admin: Admin, run_id: str) -> list[dict[str, Any]]:
+def audited_tokens(admin: LiveWorld, run_id: str) -> list[dict[str, Any]]:
     response = admin.request("GET", "/api/v1/tokens", params={"run_id": run_id})
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
@@ -179,7 +165,7 @@ def test_api_key_flag_and_a_capped_duration(server: LiveServer, agent: Agent) ->
     assert timestamp(document["expires_at"]) == claims["exp"]
 
 
-def test_every_issued_token_is_audited(server: LiveServer, agent: Agent, admin: Admin) -> None:
+def test_every_issued_token_is_audited(server: LiveServer, agent: Agent, admin: LiveWorld) -> None:
     result = issue(server, agent, "--subject-template", "run_id")
 
     assert result.returncode == 0, result.stderr
@@ -199,7 +185,7 @@ def test_every_issued_token_is_audited(server: LiveServer, agent: Agent, admin: 
     ids=["at-end", "before-another-flag"],
 )
 def test_subject_template_without_a_value_is_refused(
-    server: LiveServer, agent: Agent, admin: Admin, tail: tuple[str, ...]
+    server: LiveServer, agent: Agent, admin: LiveWorld, tail: tuple[str, ...]
 ) -> None:
     result = issue(server, agent, *tail)
 
@@ -211,7 +197,7 @@ def test_subject_template_without_a_value_is_refused(
 
 
 def test_unparsable_duration_is_refused_before_any_request(
-    server: LiveServer, agent: Agent, admin: Admin
+    server: LiveServer, agent: Agent, admin: LiveWorld
 ) -> None:
     result = issue(server, agent, "--duration", "1x")
 
@@ -264,18 +250,21 @@ def test_unknown_run(server: LiveServer, agent: Agent) -> None:
     assert missing in message
 
 
-def test_missing_workload_token(server: LiveServer, agent: Agent, admin: Admin) -> None:
+def test_missing_workload_token(server: LiveServer, agent: Agent, admin: LiveWorld) -> None:
     result = issue(server, agent, env={"WARP_API_KEY": agent.key})
 
     message = assert_error_line(result, 77, agent.key, agent.workload_token)
     body = {"run_id": agent.run_id, "audience": AWS, "duration": "1h"}
     problem = http_problem(server, agent.key, None, body)
     assert problem["status"] == 403
-    assert message == problem["error"]
+    # The issuer's title; the detail in the CLI's words: the variable, not the header.
+    assert message.startswith(f"{problem['title']} (")
+    assert "set WARP_WORKLOAD_TOKEN" in message
+    assert "X-Warp-Ambient-Workload-Token" in problem["error"]
     assert audited_tokens(admin, agent.run_id) == []
 
 
-def test_finished_run(server: LiveServer, agent: Agent, admin: Admin) -> None:
+def test_finished_run(server: LiveServer, agent: Agent, admin: LiveWorld) -> None:
     admin.set_state(agent.run_id, "SUCCEEDED")
     result = issue(server, agent)
 
@@ -288,8 +277,8 @@ def test_finished_run(server: LiveServer, agent: Agent, admin: Admin) -> None:
     assert audited_tokens(admin, agent.run_id) == []
 
 
-def test_queued_run_is_retryable(server: LiveServer, admin: Admin) -> None:
-    queued = admin.agent(state="QUEUED")
+def test_queued_run_is_retryable(server: LiveServer, admin: LiveWorld) -> None:
+    queued = admin.platform_agent(state="QUEUED")
     result = issue(server, queued)
 
     message = assert_error_line(result, 75, queued.key, queued.workload_token)
@@ -300,7 +289,7 @@ def test_queued_run_is_retryable(server: LiveServer, admin: Admin) -> None:
     assert message == problem["error"]
 
 
-def test_duration_below_the_minimum(server: LiveServer, agent: Agent, admin: Admin) -> None:
+def test_duration_below_the_minimum(server: LiveServer, agent: Agent, admin: LiveWorld) -> None:
     result = issue(server, agent, "--duration", "30s")
 
     message = assert_error_line(result, 2, agent.key, agent.workload_token)

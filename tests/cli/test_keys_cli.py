@@ -13,7 +13,6 @@ import pytest
 
 from federation.keys.kek import KEK_BYTES
 from tests.cli.helpers import (
-    Admin,
     assert_error_line,
     home_env,
     initialized_server,
@@ -22,7 +21,7 @@ from tests.cli.helpers import (
     issue_over_http,
     run_federation,
 )
-from tests.support import LiveServer
+from tests.support import LiveServer, World
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +47,8 @@ def test_list_shows_states_times_and_where_keys_live(server: LiveServer) -> None
 
 
 def test_retire_then_revoke_say_what_they_did(server: LiveServer) -> None:
-    admin = Admin(server)
-    agent = admin.agent()
+    admin = World.live(server)
+    agent = admin.platform_agent()
     token = issue_over_http(server, agent, audience="api://AzureADTokenExchange")["token"]
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     old = header["kid"]

@@ -13,7 +13,6 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from typing import Any
 import pytest
 
 from federation.cli import main
-from tests.cli.helpers import Admin, agent_env, assert_error_line, invoke_main, verify_with_pyjwt
-from tests.support import Agent, LiveServer, serve_issuer
+from tests.cli.helpers import agent_env, assert_error_line, invoke_main, verify_with_pyjwt
+from tests.support import Agent, LiveServer, LiveWorld
 
 AWS = "sts.amazonaws.com"
 PROVIDER = (
@@ -39,21 +38,9 @@ RFC_3339_UTC = re.compile(
 EMPTY_TEMPLATE = "--subject-template requires at least one value"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One issuer for the module, at its default policy (1h, at least 1m, at most 3h)."""
-    with serve_issuer(tmp_path_factory.mktemp("oz-parity")) as server:
-        yield server
-
-
 @pytest.fixture
-def admin(server: LiveServer) -> Admin:
-    return Admin(server)
-
-
-@pytest.fixture
-def agent(admin: Admin) -> Agent:
-    return admin.agent()
+def agent(admin: LiveWorld) -> Agent:
+    return admin.platform_agent()
 
 
 def run_env(server: LiveServer, agent: Agent, **variables: str) -> dict[str, str]:
@@ -83,7 +70,7 @@ def lifetime(token: str, server: LiveServer, audience: str = AWS) -> int:
     return int(claims["exp"]) - int(claims["iat"])
 
 
-def audited(admin: Admin, run_id: str) -> list[dict[str, Any]]:
+def audited(admin: LiveWorld, run_id: str) -> list[dict[str, Any]]:
     response = admin.request("GET", "/api/v1/tokens", params={"run_id": run_id})
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
@@ -132,7 +119,7 @@ def test_months_and_years_are_capped_like_any_long_duration(
     "duration", ["1.5h", "90", "1x", "-1h", "1h-30m", "10 months 1", "PT1H", "1H", "", "soon"]
 )
 def test_a_duration_outside_the_grammar_is_a_usage_error(
-    server: LiveServer, agent: Agent, admin: Admin, duration: str
+    server: LiveServer, agent: Agent, admin: LiveWorld, duration: str
 ) -> None:
     result = issue(server, agent, "--duration", duration)
 
@@ -142,7 +129,7 @@ def test_a_duration_outside_the_grammar_is_a_usage_error(
 
 
 def test_a_duration_beyond_an_i32_of_seconds_is_refused(
-    server: LiveServer, agent: Agent, admin: Admin
+    server: LiveServer, agent: Agent, admin: LiveWorld
 ) -> None:
     # The Oz client sends requestedDurationSeconds as an i32 and refuses what is larger.
     result = issue(server, agent, "--duration", "69y")
@@ -175,7 +162,7 @@ def test_a_sub_second_duration_is_below_the_minimum(server: LiveServer, agent: A
     ids=["at-end", "before-a-flag", "empty-value", "equals-empty", "empty-values"],
 )
 def test_an_empty_subject_template_is_refused_with_the_oz_message(
-    server: LiveServer, agent: Agent, admin: Admin, args: tuple[str, ...]
+    server: LiveServer, agent: Agent, admin: LiveWorld, args: tuple[str, ...]
 ) -> None:
     result = issue(server, agent, *args)
 

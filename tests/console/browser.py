@@ -7,9 +7,11 @@ off the network: only the loopback server under test is ever contacted.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 CHROMIUM = os.environ.get("CONSOLE_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -23,6 +25,25 @@ FLAGS = [
 ]
 # Where screenshots go: `make screenshots` points this at docs/console.
 SCREENSHOTS_VARIABLE = "CONSOLE_SCREENSHOTS"  # not FEDERATION_*: every test clears those
+# The widths every page is checked at: a laptop, and a small phone.
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+NARROW: ViewportSize = {"width": 360, "height": 780}
+
+
+@contextlib.contextmanager
+def signed_in(browser: Browser, url: str, key: str, viewport: ViewportSize) -> Iterator[Page]:
+    """A fresh browser context (its own cookies) at ``viewport``, signed in with ``key``
+    to the console of the server at ``url``."""
+    context = browser.new_context(viewport=viewport)
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/console/")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{url}/console/api-keys")
+        yield page
+    finally:
+        context.close()
 
 
 def watch_policy_violations(page: Page) -> list[str]:

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.cli.helpers import Admin, agent_env, assert_error_line, verify_with_pyjwt
-from tests.console.browser import check_page, watch_policy_violations
-from tests.support import LiveServer, start_server
+from tests.cli.helpers import agent_env, assert_error_line, verify_with_pyjwt
+from tests.console.browser import DESKTOP, NARROW, check_page, signed_in, watch_policy_violations
+from tests.support import LiveServer, World, start_server
 
 AWS = "sts.amazonaws.com"
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-NARROW: ViewportSize = {"width": 360, "height": 780}
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -33,31 +31,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@contextlib.contextmanager
-def signed_in(
-    browser: Browser, server: LiveServer, key: str, viewport: ViewportSize
-) -> Iterator[Page]:
-    """A fresh browser context (its own cookies), signed in with ``key``."""
-    context = browser.new_context(viewport=viewport)
-    try:
-        page = context.new_page()
-        page.goto(f"{server.url}/console/")
-        page.get_by_label("API key").fill(key)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page).to_have_url(f"{server.url}/console/api-keys")
-        yield page
-    finally:
-        context.close()
-
-
 def shoot(page: Page, directory: Path, name: str, mask: list[Locator] | None = None) -> None:
     """A full-page screenshot; ``mask`` paints over what must not be published."""
     page.screenshot(path=str(directory / f"{name}.png"), full_page=True, mask=mask or [])
 
 
 def test_key_lifecycle(browser: Browser, server: LiveServer, screenshots: Path) -> None:
-    admin = Admin(server)
-    ada = admin.agent(agent_name="nightly-deploy", skill_spec="acme/infra:deploy")
+    admin = World.live(server)
+    ada = admin.platform_agent(agent_name="nightly-deploy", skill_spec="acme/infra:deploy")
     context = browser.new_context(
         viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"]
     )
@@ -94,7 +75,7 @@ def test_key_lifecycle(browser: Browser, server: LiveServer, screenshots: Path) 
     check_page(page, violations)
     shoot(page, screenshots, "api-keys", mask=[page.get_by_label("New API key")])
 
-    # Never again: the list shows it masked, with its seed columns.
+    # Never again: the list shows it masked, with the columns of Oz's keys page.
     page.goto(f"{server.url}/console/api-keys")
     assert raw not in page.content()
     row = page.get_by_role("row").filter(has_text="laptop")
@@ -122,7 +103,7 @@ def test_key_lifecycle(browser: Browser, server: LiveServer, screenshots: Path) 
     expect(page.get_by_role("alert")).to_contain_text("lacks the 'admin' scope")
 
     # The admin finds it in the audit log, without the token itself.
-    with signed_in(browser, server, server.admin_key, viewport=DESKTOP) as admin_page:
+    with signed_in(browser, server.url, server.admin_key, viewport=DESKTOP) as admin_page:
         admin_violations = watch_policy_violations(admin_page)
         admin_page.get_by_role("link", name="Issued tokens").click()
         admin_page.get_by_label("Run").fill(ada.run_id)
@@ -217,9 +198,9 @@ def visit_admin_pages(
 def test_narrow_screens(browser: Browser, server: LiveServer, screenshots: Path) -> None:
     """Every page fits 360 CSS pixels without page-wide horizontal scrolling; wide
     tables scroll inside their own region."""
-    admin = Admin(server)
-    ada = admin.agent()
-    with signed_in(browser, server, server.admin_key, viewport=NARROW) as page:
+    admin = World.live(server)
+    ada = admin.platform_agent()
+    with signed_in(browser, server.url, server.admin_key, viewport=NARROW) as page:
         violations = watch_policy_violations(page)
         for path in (
             "/console/api-keys",

@@ -92,7 +92,9 @@ def test_the_session_cookie_holds_no_readable_key_and_ends_with_the_browser(
 
 def test_a_forged_or_foreign_session_is_not_signed_in(world: World) -> None:
     client = world.client
-    other = SessionCodec(b"another console secret, 32 bytes or more").seal(world.admin_key)
+    other = SessionCodec(b"another console secret, 32 bytes or more").seal(
+        world.admin_key, session_id=SessionCodec.new_session_id()
+    )
     for value in (other, "garbage", "A" * 40):
         client.cookies.set(SESSION_COOKIE, value, path="/console")
         answer = client.get("/console/api-keys", follow_redirects=False)
@@ -102,17 +104,18 @@ def test_a_forged_or_foreign_session_is_not_signed_in(world: World) -> None:
 
 def test_an_old_session_no_longer_opens() -> None:
     codec = SessionCodec(b"s" * 32, lifetime=3600)
-    sealed = codec.seal("wk-x", now=1_000_000)
+    sealed = codec.seal("wk-x", now=1_000_000, session_id="s1")
     assert codec.open(sealed, now=1_000_000 + 3600) is not None
     assert codec.open(sealed, now=1_000_000 + 3601) is None
     assert codec.open(sealed, now=1_000_000 - 60) is None  # from the future
 
 
 def test_replicas_sharing_a_secret_open_each_others_sessions() -> None:
-    sealed = SessionCodec(b"shared secret of replicas, 32+ bytes").seal("wk-x")
+    sealed = SessionCodec(b"shared secret of replicas, 32+ bytes").seal("wk-x", session_id="s1")
     opened = SessionCodec(b"shared secret of replicas, 32+ bytes").open(sealed)
     assert opened is not None
     assert opened.api_key == "wk-x"
+    assert opened.session_id == "s1"
 
 
 def test_a_wrong_key_is_refused_readably_and_not_echoed(world: World) -> None:

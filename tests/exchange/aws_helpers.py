@@ -30,8 +30,7 @@ from federation.exchange.source import ApiTokenSource
 from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
-from tests.cli.helpers import Admin
-from tests.support import Agent, LiveServer
+from tests.support import Agent, LiveServer, World
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/deploy"
@@ -64,7 +63,7 @@ def run_env(server: LiveServer, agent: Agent, **extra: str) -> dict[str, str]:
 
 def new_agent(server: LiveServer, **attributes: str) -> Agent:
     """A user of team ``platform`` with a federate key and an INPROGRESS run."""
-    return Admin(server).agent(**attributes)
+    return World.live(server).platform_agent(**attributes)
 
 
 def roles() -> list[Role]:

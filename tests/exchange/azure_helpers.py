@@ -27,8 +27,8 @@ from federation.exchange.source import ApiTokenSource
 from federation.stand_ins.entra import EntraStandIn, FederatedCredential
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
-from tests.cli.helpers import Admin, verify_with_pyjwt
-from tests.support import Agent, LiveServer
+from tests.cli.helpers import verify_with_pyjwt
+from tests.support import Agent, LiveServer, World
 
 TENANT = "8f0c1d2e-3a4b-4c5d-9e6f-7a8b9c0d1e2f"
 CLIENT = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -66,7 +66,7 @@ class Run:
 
 
 def new_run(server: LiveServer) -> Run:
-    return Run(server=server, agent=Admin(server).agent())
+    return Run(server=server, agent=World.live(server).platform_agent())
 
 
 @dataclass

@@ -18,8 +18,8 @@ from federation.exchange.source import ApiTokenSource
 from federation.stand_ins.gcp_sts import GcpStandIn, Provider, gcp_sts_app
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
-from tests.cli.helpers import Admin, invoke_main, verify_with_pyjwt
-from tests.support import Agent, LiveServer
+from tests.cli.helpers import invoke_main, verify_with_pyjwt
+from tests.support import Agent, LiveServer, World
 
 PROJECT_NUMBER = "123456789012"
 POOL = f"iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/agents"
@@ -65,7 +65,7 @@ class Run:
 
 
 def new_run(server: LiveServer, **attributes: str) -> Run:
-    return Run(server=server, agent=Admin(server).agent(**attributes))
+    return Run(server=server, agent=World.live(server).platform_agent(**attributes))
 
 
 @dataclass

@@ -20,7 +20,6 @@ from federation.errors import (
 from federation.exchange import aws
 from federation.exchange.source import ApiTokenSource, MintedToken
 from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role
-from tests.cli.helpers import Admin
 from tests.exchange.aws_helpers import (
     ACCOUNT,
     ROLE_ARN,
@@ -35,7 +34,7 @@ from tests.exchange.aws_helpers import (
     source_for,
     stand_in,
 )
-from tests.support import Agent, LiveServer, free_port, serve_issuer
+from tests.support import Agent, LiveServer, World, free_port, serve_issuer
 
 DEAD_ISSUER = f"http://127.0.0.1:{free_port()}"
 
@@ -292,7 +291,7 @@ def test_sts_unreachable(server: LiveServer, agent: Agent) -> None:
 
 def test_a_finished_run_gets_no_token_to_trade(server: LiveServer, client: Any) -> None:
     finished = new_agent(server)
-    Admin(server).set_state(finished.run_id, "SUCCEEDED")
+    World.live(server).set_state(finished.run_id, "SUCCEEDED")
     source = source_for(server, finished)
     with source.client, pytest.raises(FederationError) as caught:
         aws.credentials(source, role_arn=ROLE_ARN, client=client)

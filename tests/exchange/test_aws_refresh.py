@@ -24,9 +24,9 @@ from federation.errors import (
 )
 from federation.exchange import web_identity
 from federation.exchange.source import MintedToken
-from tests.cli.helpers import Admin, verify_with_pyjwt
+from tests.cli.helpers import verify_with_pyjwt
 from tests.exchange.aws_helpers import new_agent, source_for
-from tests.support import LiveServer, serve_issuer
+from tests.support import LiveServer, World, serve_issuer
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -245,7 +245,7 @@ def test_the_refresher_stops_when_the_issuer_says_the_run_is_over(
         sleep(seconds)
         tokens.append(path.read_text())
         if len(sleep.waits) == 2:
-            Admin(server).set_state(agent.run_id, "SUCCEEDED")
+            World.live(server).set_state(agent.run_id, "SUCCEEDED")
 
     with source.client:
         token_file = web_identity.WebIdentityTokenFile(path, source, duration="10m")

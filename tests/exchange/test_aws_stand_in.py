@@ -17,7 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from federation.policy import aws as tester
-from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, StsError
+from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role
+from federation.stand_ins.aws_sts_requests import StsError
 from federation.stand_ins.issuers import IssuerKeys
 from tests.exchange.aws_helpers import (
     ACCOUNT,

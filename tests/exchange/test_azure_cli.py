@@ -17,7 +17,7 @@ import pytest
 from federation.clock import ManualClock
 from federation.domain.tokens import ENTRA_AUDIENCE
 from federation.errors import EXIT_NOPERM, EXIT_TEMPFAIL, EXIT_USAGE
-from tests.cli.helpers import Admin, assert_error_line, invoke_cli, verify_with_pyjwt
+from tests.cli.helpers import assert_error_line, invoke_cli, verify_with_pyjwt
 from tests.exchange.azure_helpers import (
     CLIENT,
     TENANT,
@@ -26,7 +26,7 @@ from tests.exchange.azure_helpers import (
     new_run,
     running_entra,
 )
-from tests.support import LiveServer, free_port, serve_issuer
+from tests.support import LiveServer, World, free_port, serve_issuer
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ def test_an_assertion_file_gets_its_missing_directory(run: Run, tmp_path: Path) 
 
 
 def test_a_finished_run_gets_no_assertion(run: Run) -> None:
-    Admin(run.server).set_state(run.agent.run_id, "CANCELLED")
+    World.live(run.server).set_state(run.agent.run_id, "CANCELLED")
     result = invoke_cli(run.server, "azure-assertion", env=run.env())
     message = assert_error_line(result, 1, *secrets_of(run))
     assert run.agent.run_id in message

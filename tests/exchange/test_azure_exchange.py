@@ -20,7 +20,6 @@ from federation.errors import (
 from federation.exchange.azure import client_credentials_token
 from federation.exchange.source import AccessToken
 from federation.stand_ins.entra import FederatedCredential
-from tests.cli.helpers import Admin
 from tests.exchange.azure_helpers import (
     CLIENT,
     SCOPE,
@@ -31,7 +30,7 @@ from tests.exchange.azure_helpers import (
     running_entra,
     upstream,
 )
-from tests.support import LiveServer, free_port, serve_issuer
+from tests.support import LiveServer, World, free_port, serve_issuer
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +211,7 @@ def test_an_unreachable_authority(run: Run) -> None:
 
 
 def test_an_issuer_refusal_is_the_issuers_error(run: Run, server: LiveServer) -> None:
-    Admin(server).set_state(run.agent.run_id, "SUCCEEDED")
+    World.live(server).set_state(run.agent.run_id, "SUCCEEDED")
     with running_entra(run.credential()) as entra:
         with pytest.raises(OperationNotSupported) as caught:
             exchange(run, entra.url)

@@ -13,9 +13,8 @@ from federation.stand_ins.aws_sts import AwsSts, OidcProvider, Role, aws_sts_app
 from federation.stand_ins.gcp_sts import GcpStandIn, Provider, gcp_sts_app
 from federation.stand_ins.issuers import IssuerKeys
 from federation.stand_ins.serving import serve
-from tests.cli.helpers import Admin
 from tests.exchange.gcp_helpers import POOL, PROVIDER
-from tests.support import Agent, LiveServer, free_port, serve_issuer
+from tests.support import Agent, LiveServer, World, free_port, serve_issuer
 
 ROLE = "arn:aws:iam::123456789012:role/deploy"
 SERVICE_ACCOUNT = "deployer@project.iam.gserviceaccount.com"
@@ -67,12 +66,12 @@ def post(clouds: Clouds, agent: Agent, path: str, body: dict[str, Any]) -> httpx
 
 
 def audited(clouds: Clouds, agent: Agent) -> list[dict[str, Any]]:
-    answer = Admin(clouds.issuer).request("GET", f"/api/v1/tokens?run_id={agent.run_id}")
+    answer = World.live(clouds.issuer).request("GET", f"/api/v1/tokens?run_id={agent.run_id}")
     return list(answer.json()["items"])
 
 
 def test_aws_credentials_for_a_run(clouds: Clouds) -> None:
-    agent = Admin(clouds.issuer).agent(environment="prod")
+    agent = World.live(clouds.issuer).platform_agent(environment="prod")
     answer = post(
         clouds, agent, "/aws/credentials", {"role_arn": ROLE, "aws_session_tags": ["environment"]}
     )
@@ -92,7 +91,7 @@ def test_aws_credentials_for_a_run(clouds: Clouds) -> None:
 
 
 def test_an_upstream_refusal_is_a_problem_naming_what_sts_said(clouds: Clouds) -> None:
-    agent = Admin(clouds.issuer).agent()
+    agent = World.live(clouds.issuer).platform_agent()
     other_role = "arn:aws:iam::123456789012:role/unknown"
     answer = post(clouds, agent, "/aws/credentials", {"role_arn": other_role})
     assert answer.status_code == 403
@@ -104,8 +103,8 @@ def test_an_upstream_refusal_is_a_problem_naming_what_sts_said(clouds: Clouds) -
 
 
 def test_a_finished_run_gets_nothing_and_sts_is_not_asked(clouds: Clouds) -> None:
-    admin = Admin(clouds.issuer)
-    agent = admin.agent()
+    admin = World.live(clouds.issuer)
+    agent = admin.platform_agent()
     admin.set_state(agent.run_id, "SUCCEEDED")
     before = len(clouds.sts.sessions)
     answer = post(clouds, agent, "/aws/credentials", {"role_arn": ROLE})
@@ -116,7 +115,7 @@ def test_a_finished_run_gets_nothing_and_sts_is_not_asked(clouds: Clouds) -> Non
 
 
 def test_gcp_access_token_with_impersonation(clouds: Clouds) -> None:
-    agent = Admin(clouds.issuer).agent()
+    agent = World.live(clouds.issuer).platform_agent()
     answer = post(
         clouds,
         agent,
@@ -133,7 +132,7 @@ def test_gcp_access_token_with_impersonation(clouds: Clouds) -> None:
 
 
 def test_gcp_refusal_names_the_upstream(clouds: Clouds) -> None:
-    agent = Admin(clouds.issuer).agent()
+    agent = World.live(clouds.issuer).platform_agent()
     wrong = PROVIDER.replace("providers/federation", "providers/elsewhere")
     answer = post(clouds, agent, "/gcp/access-token", {"audience": wrong})
     assert answer.status_code in {400, 403}

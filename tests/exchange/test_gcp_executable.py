@@ -19,7 +19,7 @@ import requests
 from google.auth import exceptions, pluggable
 from google.auth.transport.requests import Request
 
-from tests.cli.helpers import Admin, assert_error_line, verify_with_pyjwt
+from tests.cli.helpers import assert_error_line, verify_with_pyjwt
 from tests.exchange.gcp_helpers import (
     CLOUD_PLATFORM,
     PROVIDER,
@@ -31,7 +31,7 @@ from tests.exchange.gcp_helpers import (
     provider,
     running_gcp,
 )
-from tests.support import LiveServer, serve_issuer
+from tests.support import LiveServer, World, serve_issuer
 
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 JWT = "urn:ietf:params:oauth:token-type:jwt"
@@ -239,7 +239,7 @@ def test_google_auth_reports_a_finished_run(
     with running_gcp([provider(run.server)]) as gcp:
         exported = write_config(run, tmp_path / "gcp.json", "--token-url", gcp.token_url)
         credentials = default_credentials(monkeypatch, run, exported)
-        Admin(run.server).set_state(run.agent.run_id, "SUCCEEDED")
+        World.live(run.server).set_state(run.agent.run_id, "SUCCEEDED")
         with pytest.raises(exceptions.RefreshError) as caught:
             refresh(credentials)
         assert "TOKEN_ISSUANCE_FAILED" in str(caught.value)

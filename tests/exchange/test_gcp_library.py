@@ -16,7 +16,6 @@ from google.auth.transport.requests import Request
 from federation.errors import OperationNotSupported
 from federation.exchange import gcp
 from federation.exchange.source import AccessToken
-from tests.cli.helpers import Admin
 from tests.exchange.gcp_helpers import (
     CLOUD_PLATFORM,
     PROVIDER,
@@ -29,7 +28,7 @@ from tests.exchange.gcp_helpers import (
     provider,
     running_gcp,
 )
-from tests.support import LiveServer, serve_issuer
+from tests.support import LiveServer, World, serve_issuer
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_allowed_audiences_and_a_subject_template(run: Run) -> None:
 
 
 def test_a_finished_run_is_the_issuers_refusal(run: Run) -> None:
-    Admin(run.server).set_state(run.agent.run_id, "SUCCEEDED")
+    World.live(run.server).set_state(run.agent.run_id, "SUCCEEDED")
     with running_gcp([provider(run.server)]) as stand_in:
         with pytest.raises(OperationNotSupported) as caught:
             exchange(run, stand_in)
@@ -169,7 +168,7 @@ def test_a_finished_run_is_the_issuers_refusal(run: Run) -> None:
 
 
 def test_the_supplier_raises_what_google_auth_expects(run: Run) -> None:
-    Admin(run.server).set_state(run.agent.run_id, "FAILED")
+    World.live(run.server).set_state(run.agent.run_id, "FAILED")
     with run.source() as source:
         credentials = pool_credentials(
             audience=PROVIDER,

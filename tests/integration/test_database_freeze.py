@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import Agent, bearer, free_port, live_agent, start_server
+from tests.support import Agent, World, bearer, free_port, start_server
 
 pytestmark = pytest.mark.postgres
 
@@ -209,7 +209,7 @@ def test_a_frozen_database_answers_503_within_two_seconds_then_service_resumes(
 ) -> None:
     with running(tmp_path / "server", own_postgres.url, NO_LIMITS) as server:
         assert server.process is not None
-        agent = live_agent(server.url, server.admin_key)
+        agent = World.live(server).agent()
         calls = _calls(server.admin_key, agent)
         warm = _round(server.url, calls)  # every route works, and the pools are warm
         for answer in warm:

@@ -126,7 +126,7 @@ def over_http(server: LiveServer, agent: Agent, **body: Any) -> httpx.Response:
 
 
 def over_graphql(server: LiveServer, agent: Agent, **variables: Any) -> dict[str, Any]:
-    """The request the Oz CLI and worker send (reference oz-api §4c)."""
+    """The request the Oz CLI and worker send (docs/reference/graphql.md)."""
     response = httpx.post(
         f"{server.url}/graphql/v2",
         params={"op": "IssueTaskIdentityToken"},

@@ -1,5 +1,5 @@
-"""`federation serve` stops on SIGTERM after finishing the requests in flight (README,
-Operating: During an outage): every issue-token request the server had begun to receive
+"""`federation serve` stops on SIGTERM after finishing the requests in flight
+(docs/operating.md, During an outage): every issue-token request the server had begun to receive
 before the signal gets a whole 200 answer, each with its audit row, and the process
 exits 0 within a bounded time.
 

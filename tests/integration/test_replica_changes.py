@@ -1,5 +1,5 @@
 """Two `federation serve` processes on one PostgreSQL database: a change made through one
-replica is refused by the other on its very next request (README, Replicas and
+replica is refused by the other on its very next request (docs/operating.md, Replicas and
 PostgreSQL: no replica caches an API key, a run or a team).
 
 A deleted API key answers 401; a run moved to a finished state answers 422

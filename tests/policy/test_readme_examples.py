@@ -1,7 +1,8 @@
-"""The README's worked examples of `policy test`, run on ``examples/policy``: each command
-shown answers the decision and reason the README prints under it. Every GCP provider
-name the README and examples/ show is one GCP (and the GCP stand-in) would create, and
-every example policy evaluates (none is a document the cloud would refuse to save)."""
+"""The worked examples of `policy test` in docs/policy-testing.md, run on
+``examples/policy``: each command shown answers the decision and reason the page prints
+under it. Every GCP provider name the README, docs/ and examples/ show is one GCP (and
+the GCP stand-in) would create, and every example policy evaluates (none is a document
+the cloud would refuse to save)."""
 
 from __future__ import annotations
 
@@ -25,15 +26,14 @@ from tests.support import federation_command
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "policy"
-EXAMPLES_AT = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)  # the README's --at
+PAGE = ROOT / "docs" / "policy-testing.md"
+EXAMPLES_AT = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)  # the page's --at
 
 
 def worked_examples() -> list[tuple[list[str], str]]:
-    """(arguments, first answer line) for every `federation policy test` in the README's
-    IAM policy testing section, with its `M=...` variable substituted."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## IAM policy testing", 1)[1].split("\n## ", 1)[0]
-    lines = section.splitlines()
+    """(arguments, first answer line) for every `federation policy test` on the IAM
+    policy testing page, with its `M=...` variable substituted."""
+    lines = PAGE.read_text(encoding="utf-8").splitlines()
     variables: dict[str, str] = {}
     found = []
     index = 0
@@ -64,7 +64,7 @@ def test_each_cloud_has_an_allow_and_a_deny_example() -> None:
 
 
 @pytest.mark.parametrize(("args", "answer"), EXAMPLES_SHOWN, ids=lambda value: str(value)[:40])
-def test_the_readme_shows_what_the_command_answers(args: list[str], answer: str) -> None:
+def test_the_page_shows_what_the_command_answers(args: list[str], answer: str) -> None:
     result = subprocess.run(
         federation_command(*args),
         cwd=EXAMPLES,
@@ -77,7 +77,7 @@ def test_the_readme_shows_what_the_command_answers(args: list[str], answer: str)
     assert result.stdout.splitlines()[0] == answer
 
 
-# ---- every GCP provider name the README and examples/ show, and every example policy --
+# ---- every GCP provider name the README, docs/ and examples/ show, every example policy
 
 _SEGMENT = r"[^/\s\"'`<>${}\\]+"
 PROVIDER_NAME = re.compile(
@@ -89,9 +89,9 @@ TEXT_FILES = ("*.md", "*.json", "*.tf", "*.sh")
 
 def shown_provider_names() -> list[tuple[str, str]]:
     """(file, provider resource name) for each name written out in README.md or in a
-    file under examples/ (placeholders such as ``<pool>`` and ``${var.pool_id}`` are
-    not names)."""
-    files = [ROOT / "README.md"]
+    file under docs/ or examples/ (placeholders such as ``<pool>`` and ``${var.pool_id}``
+    are not names)."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     files += sorted(path for glob in TEXT_FILES for path in (ROOT / "examples").rglob(glob))
     found = []
     for path in files:
@@ -104,9 +104,9 @@ def shown_provider_names() -> list[tuple[str, str]]:
 NAMES_SHOWN = shown_provider_names()
 
 
-def test_the_readme_and_examples_show_provider_names() -> None:
+def test_the_docs_and_examples_show_provider_names() -> None:
     files = {file for file, _ in NAMES_SHOWN}
-    assert "README.md" in files
+    assert {"docs/policy-testing.md", "docs/clouds/gcp.md"} <= files
     assert "examples/policy/gcp-provider.json" in files
 
 

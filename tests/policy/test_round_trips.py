@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from federation.cli import cli
-from tests.cli.helpers import Admin, agent_env, issue_over_http, unique
-from tests.support import Agent, LiveServer, start_server
+from tests.cli.helpers import agent_env, issue_over_http, unique
+from tests.support import Agent, LiveServer, LiveWorld, World, start_server
 
 ISSUER = "https://issuer.example.com/oz"  # a path: AWS's provider ARN includes it
 PROVIDER_ARN = "arn:aws:iam::111122223333:oidc-provider/issuer.example.com/oz"
@@ -41,10 +41,10 @@ TEMPLATES = [
 class Run:
     """An agent and everything its run's tokens carry, as `--run-attributes`."""
 
-    def __init__(self, admin: Admin, team: str, environment: str, agent_name: str) -> None:
+    def __init__(self, admin: LiveWorld, team: str, environment: str, agent_name: str) -> None:
         uid = unique("dev")
-        admin.principal(uid, teams=(team,))
-        key = admin.api_key(uid)["key"]
+        admin.principal(uid, teams=(team,), email=f"{uid}@example.com")
+        key = admin.api_key(uid)
         attributes = {
             "team_uid": team,
             "environment": environment,
@@ -75,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def runs(server: LiveServer) -> tuple[Run, Run]:
-    admin = Admin(server)
+    admin = World.live(server)
     return Run(admin, "t1", "prod", "deployer"), Run(admin, "t10", "staging", "reviewer")
 
 

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from federation.domain.secret_shapes import KEY_PREFIX
 from federation.errors import AuthenticationRequired
-from federation.registry.auth import KEY_PREFIX, new_api_key, presented_digest
+from federation.registry.auth import new_api_key, presented_digest
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
 BASE64URL = string.ascii_letters + string.digits + "-_"

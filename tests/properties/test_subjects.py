@@ -5,7 +5,7 @@ render the same subject.
 Why: IAM policies match on ``sub`` (``StringLike`` in AWS, attribute conditions in GCP),
 so a run whose agent name is ``x/environment:prod`` must not pass for a run in the
 ``prod`` environment, and two different runs must never be one principal to a cloud.
-The proof here is a strict parser, written from the README, that must read every
+The proof here is a strict parser, written from docs/concepts.md, that must read every
 rendered subject back into exactly the template's components and the original values:
 a parser is a function of the subject, so that alone makes rendering injective. Pairs
 of runs, and the splice attack on a component boundary, check it directly as well.
@@ -96,7 +96,7 @@ def value_pattern(separator: str) -> str:
 
 
 def strict_parser(separator: str, template: list[str]) -> re.Pattern[str]:
-    """The README's grammar for this template, and nothing more."""
+    """The documented grammar for this template (docs/concepts.md), and nothing more."""
     value = value_pattern(separator)
     principal = f"({'|'.join(PRINCIPAL_TYPES)}):{value}"
     parts = []
@@ -147,7 +147,7 @@ def test_a_subject_parses_back_into_the_template_and_its_values(
 def test_splitting_on_the_separator_gives_the_template(
     separator: str, template: list[str], context: SubjectContext
 ) -> None:
-    # NOTE: not for '/', which stays readable inside a value by design (README), nor for
+    # NOTE: not for '/', which stays readable inside a value by design (docs/concepts.md), nor for
     # ':', which also ends every component name; the parser test above covers those.
     subject = render(separator, template, context)
     parts = subject.split(separator)

@@ -29,15 +29,16 @@ from federation.registry import runs
 from federation.registry.auth import Caller, authenticate, caller_of, secret_hash
 from federation.store import Store
 from federation.store.issuing import AuditEntry, GroupCommit, IssueStore, issue_store
-from federation.store.issuing.port import CALLER_QUERY, RUN_QUERY
+from federation.store.issuing.port import CALLER_QUERY, RUN_QUERY, Refusals
 from federation.store.models import ApiKey, IssuedToken
 from federation.store.write_lock import FileWriteLock
-from tests.store.seeding import Seeded, seed, token_issuer
+from tests.seeding import Seeded, seed
+from tests.store.issuers import token_issuer
 
 
 @pytest.fixture
 def seeded(db: Store, clock: ManualClock) -> Seeded:
-    return seed(db, clock)
+    return seed(db, clock.now())
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ class Delegating:
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
+    ) -> Refusals:
         return await self.port.record(entries, touches)
 
     async def flushed(self) -> None:
@@ -232,7 +233,7 @@ class FailingCommits(Delegating):
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
+    ) -> Refusals:
         raise OSError("connection lost during COMMIT")
 
 

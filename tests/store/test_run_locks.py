@@ -12,14 +12,15 @@ from federation.errors import FederationError, OperationNotSupported
 from federation.issuing.pipeline import IssueRequest
 from federation.registry import runs
 from federation.store import Store
-from tests.store.seeding import seed, token_issuer
+from tests.seeding import seed
+from tests.store.issuers import token_issuer
 
 
 def test_issuance_waits_for_a_finishing_run_and_then_refuses(
     pg: Store, clock: ManualClock, tmp_path: Path, postgres_url: str
 ) -> None:
     issuer = token_issuer(pg, tmp_path, postgres_url, clock)
-    seeded = seed(pg, clock)
+    seeded = seed(pg, clock.now())
 
     finishing = pg.new_session()
     runs.set_run_state(

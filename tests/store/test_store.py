@@ -32,7 +32,8 @@ from federation.registry.auth import authenticate
 from federation.store import PageRequest, Store
 from federation.store.models import ApiKey, Base, Principal, Run
 from federation.store.models import IssuedToken as AuditRow
-from tests.store.seeding import admin_caller, seed, token_issuer
+from tests.seeding import admin_caller, seed
+from tests.store.issuers import token_issuer
 
 
 def test_a_new_database_has_no_schema_until_migrated(database_url: str) -> None:
@@ -103,7 +104,7 @@ def test_principals_are_unique(db: Store, clock: ManualClock) -> None:
 
 
 def test_api_keys_are_stored_only_as_hashes(db: Store, clock: ManualClock) -> None:
-    caller = admin_caller(db, clock)
+    caller = admin_caller(db, clock.now())
     with db.session() as session:
         accounts.create_principal(
             session, type="user", uid="u1", email=None, display_name=None, teams=[], now=clock.now()
@@ -131,7 +132,7 @@ def test_api_keys_are_stored_only_as_hashes(db: Store, clock: ManualClock) -> No
 
 
 def test_deleting_a_key_takes_effect_at_once(db: Store, clock: ManualClock) -> None:
-    caller = admin_caller(db, clock)
+    caller = admin_caller(db, clock.now())
     with db.session() as session:
         created = accounts.create_api_key(
             session,
@@ -151,7 +152,7 @@ def test_deleting_a_key_takes_effect_at_once(db: Store, clock: ManualClock) -> N
 
 
 def test_runs_register_once_and_finish_for_good(db: Store, clock: ManualClock) -> None:
-    caller = admin_caller(db, clock)
+    caller = admin_caller(db, clock.now())
     with db.session() as session:
         accounts.create_principal(
             session,
@@ -235,7 +236,7 @@ def test_issuing_writes_one_audit_row_and_no_token(
     db: Store, clock: ManualClock, tmp_path: Path, database_url: str
 ) -> None:
     issuer = token_issuer(db, tmp_path, database_url, clock)
-    seeded = seed(db, clock)
+    seeded = seed(db, clock.now())
     wanted = IssueRequest(
         run_id="r1",
         audience="sts.amazonaws.com",

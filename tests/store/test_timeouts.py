@@ -23,7 +23,8 @@ from federation.store.deadlines import (
     refuse_if_abandoned,
     unbounded,
 )
-from tests.store.seeding import seed, token_issuer
+from tests.seeding import seed
+from tests.store.issuers import token_issuer
 
 SERVER_TIMEOUT = SERVER_STATEMENT_TIMEOUT_MS / 1000
 
@@ -31,7 +32,7 @@ SERVER_TIMEOUT = SERVER_STATEMENT_TIMEOUT_MS / 1000
 def test_a_run_locked_elsewhere_times_out_then_issuing_resumes(
     pg: Store, postgres_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
-    seeded = seed(pg, clock)
+    seeded = seed(pg, clock.now())
     issuer = token_issuer(pg, tmp_path, postgres_url, clock)
     request = IssueRequest(
         run_id="r1", audience="sts.amazonaws.com", workload_token=seeded.workload_token

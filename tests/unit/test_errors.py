@@ -12,12 +12,16 @@ from federation.errors import (
     FederationError,
     HeadersTooLarge,
     InternalError,
+    InvalidIssuerUrl,
     InvalidPolicy,
     InvalidRequest,
+    IssuerUnreachable,
+    LogVerificationFailed,
     MethodNotAllowed,
     NotAuthorized,
     OperationNotSupported,
     PolicyRefusal,
+    PortUnavailable,
     RateLimited,
     RequestTooLarge,
     ResourceNotFound,
@@ -29,6 +33,7 @@ TABLE: list[tuple[type[FederationError], str, int, bool, int]] = [
     # class, code, status, retryable, exit status
     (InvalidRequest, "invalid_request", 400, False, 2),
     (VerificationFailed, "invalid_request", 400, False, 1),
+    (LogVerificationFailed, "invalid_request", 400, False, 1),
     (PolicyRefusal, "invalid_request", 400, False, 1),
     (RequestTooLarge, "invalid_request", 413, False, 2),
     (HeadersTooLarge, "invalid_request", 431, False, 2),
@@ -40,8 +45,11 @@ TABLE: list[tuple[type[FederationError], str, int, bool, int]] = [
     (OperationNotSupported, "operation_not_supported", 422, False, 1),
     (RateLimited, "resource_unavailable", 429, True, 75),
     (ResourceUnavailable, "resource_unavailable", 503, True, 75),
+    (IssuerUnreachable, "resource_unavailable", 503, True, 75),
     (InternalError, "internal_error", 500, True, 75),
     (ConfigurationError, "internal_error", 500, False, 78),
+    (PortUnavailable, "internal_error", 500, False, 78),
+    (InvalidIssuerUrl, "internal_error", 500, False, 78),
 ]
 
 

@@ -102,3 +102,29 @@ def test_share_makes_metrics_write_files_that_a_scrape_reads(
     assert 'federation_errors_total{code="resource_unavailable",status="503"} 1.0' in text
     assert 'federation_request_duration_seconds_count{method="GET",route="/healthz"} 1.0' in text
     values.ValueClass.close_all_files()
+
+
+def test_metric_files_are_private_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, claims: list[Claimed], keyring: Keyring
+) -> None:
+    monkeypatch.setattr(values, "ValueClass", values.ValueClass)
+    monkeypatch.setenv(metrics_files.ENVIRONMENT, "")
+    claims.append(claim(tmp_path / "metrics", pid=501))
+    directory = claims[0].path
+    umask = os.umask(0o022)  # the usual one, under which files are made 0644
+    try:
+        metrics_files.share(directory)
+        clock = ManualClock(datetime(2026, 11, 28, 12, tzinfo=UTC))
+        writer = Metrics(keyring, clock, directory=directory)
+        writer.token_signed("ES256", "sts.amazonaws.com")
+        writer.request("/healthz", "GET", 200, 0.001)
+    finally:
+        os.umask(umask)
+        values.ValueClass.close_all_files()
+    files = sorted(directory.glob("*.db"))
+    assert [path.name for path in files] == [
+        f"counter_{os.getpid()}.db",
+        f"histogram_{os.getpid()}.db",
+    ]
+    assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
+    assert mode(directory) == mode(directory.parent) == 0o700

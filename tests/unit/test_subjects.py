@@ -79,7 +79,7 @@ def test_scoped_principal_without_a_team() -> None:
 
 
 def test_scoped_principal_with_an_empty_team_is_no_empty_value() -> None:
-    # DESIGN §2: a component is never rendered with an empty value.
+    # A component is never rendered with an empty value (docs/concepts.md).
     context = replace(FULL, team="")
     try:
         rendered = render(["scoped_principal"], context)

@@ -3,7 +3,9 @@
 Method, path, status, latency, the worker's pid, the trace id, and who and which run the
 request was about when the code that answered it learned that. Never a header, a body,
 a query string, a token or a key: the path is the only part of the request written, and
-``scope["path"]`` excludes the query (which may carry secrets).
+``scope["path"]`` excludes the query (which may carry secrets). A secret sent where it
+does not belong (an API key as a run id, in the path) is written as ``[redacted]``, in
+every field (:mod:`federation.domain.secret_shapes`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from starlette.types import Scope
 
 from federation.api.middleware.observe import KEY_ID, PRINCIPAL, RUN_ID, TRACE_ID, noted
+from federation.domain.secret_shapes import redact
 from federation.observability.logs import ACCESS_LOGGER
 
 # NOTE: paths are chosen by clients; a bound keeps every line one atomic pipe write
@@ -34,7 +37,8 @@ class AccessLog:
         state = noted(scope)
         fields: dict[str, object] = {
             "method": scope["method"][:16],
-            "path": scope["path"][:MAX_PATH],
+            # NOTE: redacted before it is cut, so that no part of a secret survives
+            "path": redact(scope["path"])[:MAX_PATH],
             "status": status,
             "latency_ms": round(seconds * 1000, 3),
             "pid": self.pid,
@@ -48,6 +52,9 @@ class AccessLog:
         run_id = state.get(RUN_ID) or scope.get("path_params", {}).get(RUN_ID)
         if run_id is not None:
             fields[RUN_ID] = run_id
+        for name, value in fields.items():
+            if isinstance(value, str):
+                fields[name] = redact(value)
         self.logger.handle(AccessRecord(self.logger.name, fields, self.pid))
 
 

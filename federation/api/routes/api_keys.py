@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from federation.api.deps import Context, CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
+from federation.api.openapi import problems
 from federation.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -21,10 +22,18 @@ from federation.registry import principals as accounts
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
 
-@router.post("", status_code=201, summary="Create an API key (the raw key is shown once)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an API key (the raw key is shown once)",
+    responses=problems(403, 404),
+)
 def create_api_key(
     body: ApiKeyCreate, context: Context, session: DbSession, caller: CurrentCaller
 ) -> ApiKeyCreated:
+    # NOTE: per principal, not per key: every key a key creates could otherwise create
+    # as many again (FEDERATION_RATE_LIMIT_KEY_CREATION)
+    context.issuer.limits.key_creation.take(caller.principal_uid)
     created = accounts.create_api_key(
         session,
         caller,
@@ -49,7 +58,11 @@ def list_api_keys(
 
 
 @router.delete(
-    "/{key_id}", status_code=204, response_class=Response, summary="Delete an API key at once"
+    "/{key_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an API key at once",
+    responses=problems(404),
 )
 def delete_api_key(
     context: Context,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from federation.api.deps import Context, IssuingCaller
+from federation.api.openapi import problems
 from federation.api.problems import trace_id
 from federation.api.routes.federate import TeamUid, WorkloadToken, checked_body, issue_request
 from federation.api.schemas import Lookup, Strict
@@ -154,7 +155,11 @@ def _source(
     )
 
 
-@router.post("/aws/credentials", summary="AWS credentials for a run's role (via STS)")
+@router.post(
+    "/aws/credentials",
+    summary="AWS credentials for a run's role (via STS)",
+    responses=problems(403, 404, 409, 422),
+)
 def aws_credentials(
     request: Request,
     body: AwsCredentialsBody,
@@ -187,7 +192,11 @@ def aws_credentials(
     )
 
 
-@router.post("/gcp/access-token", summary="A GCP access token for a run (via GCP STS)")
+@router.post(
+    "/gcp/access-token",
+    summary="A GCP access token for a run (via GCP STS)",
+    responses=problems(403, 404, 409, 422),
+)
 def gcp_access_token(
     request: Request,
     body: GcpAccessTokenBody,

@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from federation.api.deps import Context, IssuingCaller, context_of
 from federation.api.middleware.observe import note_caller, note_run
+from federation.api.openapi import problems
 from federation.api.problems import trace_id, validation_detail
 from federation.api.schemas import IssueTokenBody, TokenOut, TokenPreview
 from federation.domain.tokens import TOKEN_TYPE
@@ -49,6 +50,7 @@ TeamUid = Annotated[
     "/issue-token",
     summary="Issue an identity token for a run",
     response_model=TokenOut,
+    responses=problems(403, 404, 409, 422),
     openapi_extra={
         "security": [{"HTTPBearer": []}],
         "requestBody": {
@@ -153,7 +155,11 @@ def _headers(scope: Scope) -> dict[bytes, str]:
     return found
 
 
-@router.post("/preview-token", summary="The claims a token for a run would carry, unsigned")
+@router.post(
+    "/preview-token",
+    summary="The claims a token for a run would carry, unsigned",
+    responses=problems(403, 404, 409, 422),
+)
 async def preview_token(
     request: Request,
     body: IssueTokenBody,

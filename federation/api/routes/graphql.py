@@ -1,6 +1,8 @@
 """``POST /graphql/v2``: the ``issueTaskIdentityToken`` mutation, as the Oz CLI and
 worker send it (``POST /graphql/v2?op=IssueTaskIdentityToken``), against a schema with
 Oz's names, types and nullability (:mod:`federation.api.routes.graphql_schema`).
+Introspection (``__schema``, ``__type``) is refused unless
+``FEDERATION_GRAPHQL_INTROSPECTION`` is on: Oz's clients never ask for it.
 
 The run id travels in ``X-Warp-Cloud-Agent-ID``, the workload token in
 ``X-Warp-Ambient-Workload-Token`` and the team in ``X-Warp-Team-Uid``. A missing or bad
@@ -28,11 +30,14 @@ from graphql import (
     build_schema,
     execute,
     parse,
+    specified_rules,
     validate,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from federation import __version__
 from federation.api.deps import Context, IssuingCaller
+from federation.api.openapi import problems
 from federation.api.problems import as_federation_error, trace_id
 from federation.api.routes.federate import checked_body, issue_request
 from federation.api.routes.graphql_errors import format_errors, query_names, schema_names
@@ -140,11 +145,20 @@ def schema_for(default_duration: int) -> GraphQLSchema:
 
 
 class Documents:
-    """Parsed and validated queries, cached: clients send the same few again and again."""
+    """Parsed and validated queries, cached: clients send the same few again and again;
+    with ``introspection`` off, a query for ``__schema`` or ``__type`` does not
+    validate (``__typename`` still does: Oz's clients select it)."""
 
-    def __init__(self, schema: GraphQLSchema, size: int = 64) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, size: int = 64, *, introspection: bool = False
+    ) -> None:
         self.schema = schema
         self.size = size
+        self.rules = (
+            specified_rules
+            if introspection
+            else (*specified_rules, NoSchemaIntrospectionCustomRule)
+        )
         self._cache: OrderedDict[str, DocumentNode | list[dict[str, Any]]] = OrderedDict()
 
     def get(self, source: str) -> DocumentNode | list[dict[str, Any]]:
@@ -153,7 +167,7 @@ class Documents:
         if found is None:
             try:
                 document = parse(source)
-                errors = validate(self.schema, document)
+                errors = validate(self.schema, document, self.rules)
                 known = SCHEMA_NAMES | query_names(document)
                 found = format_errors(errors, known) if errors else document
             except GraphQLError as error:
@@ -168,6 +182,7 @@ class Documents:
     "/graphql/v2",
     summary="Oz GraphQL: the issueTaskIdentityToken mutation",
     response_model=None,
+    responses=problems(400),  # a refused issuance is a UserFacingError in a 200
 )
 async def graphql_v2(request: Request, context: Context, caller: IssuingCaller) -> Response:
     try:

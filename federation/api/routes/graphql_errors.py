@@ -4,7 +4,8 @@ graphql-core quotes rejected values (and the query's string literals) in its mes
 and a value may be a secret: a workload token in the wrong field, a key pasted into a
 variable. Every quoted string, object and list in a message is replaced by ``…``,
 except quoted names of the schema or of the query (``'IssueTaskIdentityTokenInput'``,
-``'input.requestedDurationSeconds'``), which tell the client what to fix.
+``'input.requestedDurationSeconds'``), which tell the client what to fix; and whatever
+is left of a secret's shape, anywhere in the error, is ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, NameNode, Visitor, visit
 
+from federation.domain.secret_shapes import redact_json
+
 
 def format_errors(errors: Iterable[GraphQLError], known: frozenset[str]) -> list[dict[str, Any]]:
-    """Errors as GraphQL answers them, their messages :func:`without_values`."""
-    return [
-        {**error.formatted, "message": without_values(error.message, known)} for error in errors
-    ]
+    """Errors as GraphQL answers them, their messages :func:`without_values`, and no
+    secret anywhere in them (a path, an extension)."""
+    formatted = []
+    for error in errors:
+        answer = redact_json({**error.formatted, "message": without_values(error.message, known)})
+        assert isinstance(answer, dict)
+        formatted.append(answer)
+    return formatted
 
 
 def query_names(document: DocumentNode) -> frozenset[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from federation.api.deps import Context
+from federation.api.openapi import problems
 from federation.api.schemas import Health
 from federation.errors import FederationError, ResourceUnavailable
 from federation.keys import ALGORITHMS
@@ -17,7 +18,11 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", summary="The store answers and every algorithm has a signing key")
+@router.get(
+    "/readyz",
+    summary="The store answers and every algorithm has a signing key",
+    responses=problems(503),
+)
 def readyz(context: Context) -> Health:
     checks: dict[str, str] = {}
     try:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from federation.api.deps import Context, CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
+from federation.api.openapi import problems
 from federation.api.schemas import (
     Identifier,
     KeySummary,
@@ -41,7 +42,12 @@ def whoami(caller: CurrentCaller) -> WhoAmI:
     )
 
 
-@router.post("/principals", status_code=201, summary="Create a user or service account")
+@router.post(
+    "/principals",
+    status_code=201,
+    summary="Create a user or service account",
+    responses=problems(403, 409),
+)
 def create_principal(
     body: PrincipalCreate, context: Context, session: DbSession, caller: CurrentCaller
 ) -> PrincipalOut:
@@ -58,7 +64,7 @@ def create_principal(
     return PrincipalOut.model_validate(row)
 
 
-@router.get("/principals", summary="List principals, newest first")
+@router.get("/principals", summary="List principals, newest first", responses=problems(403))
 def list_principals(
     session: DbSession, caller: CurrentCaller, page: Paging
 ) -> ListOut[PrincipalOut]:
@@ -66,7 +72,7 @@ def list_principals(
     return list_out(accounts.list_principals(session, page), PrincipalOut)
 
 
-@router.get("/principals/{uid}", summary="One principal")
+@router.get("/principals/{uid}", summary="One principal", responses=problems(403, 404))
 def get_principal(
     session: DbSession, caller: CurrentCaller, uid: Annotated[Identifier, Path()]
 ) -> PrincipalOut:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from federation.api.deps import Context, CurrentCaller, DbSession, IssuingCaller
 from federation.api.listing import Paging, list_out
+from federation.api.openapi import problems
 from federation.api.problems import trace_id
 from federation.api.routes.federate import issue_request
 from federation.api.schemas import (
@@ -31,7 +32,12 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunIdPath = Annotated[Lookup, Path()]
 
 
-@router.post("", status_code=201, summary="Register a run (the workload token is shown once)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a run (the workload token is shown once)",
+    responses=problems(403, 404, 409),
+)
 def create_run(
     body: RunCreate, context: Context, session: DbSession, caller: CurrentCaller
 ) -> RunCreated:
@@ -52,7 +58,7 @@ def create_run(
     return RunCreated.model_validate(registered)
 
 
-@router.get("", summary="List runs, newest first")
+@router.get("", summary="List runs, newest first", responses=problems(403))
 def list_runs(
     session: DbSession,
     caller: CurrentCaller,
@@ -68,13 +74,13 @@ def list_runs(
     return list_out(found, RunOut)
 
 
-@router.get("/{run_id}", summary="One run")
+@router.get("/{run_id}", summary="One run", responses=problems(403, 404))
 def get_run(session: DbSession, caller: CurrentCaller, run_id: RunIdPath) -> RunOut:
     caller.require(Scope.RUNS_WRITE)
     return RunOut.model_validate(runs.get_run(session, run_id))
 
 
-@router.patch("/{run_id}", summary="Move a run to another state")
+@router.patch("/{run_id}", summary="Move a run to another state", responses=problems(403, 404, 422))
 def update_run(
     body: RunUpdate, context: Context, session: DbSession, caller: CurrentCaller, run_id: RunIdPath
 ) -> RunOut:
@@ -86,6 +92,7 @@ def update_run(
 @router.post(
     "/{run_id}/preview-token",
     summary="The claims a token for the run would carry, for an operator; nothing signed",
+    responses=problems(403, 404),
 )
 async def preview_run_token(
     request: Request,

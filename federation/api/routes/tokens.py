@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from federation.api.deps import CurrentCaller, DbSession
 from federation.api.listing import Paging, list_out
+from federation.api.openapi import problems
 from federation.api.schemas import Audience, AuditOut, Identifier, ListOut, Lookup
 from federation.registry.audit import issued_tokens
 from federation.registry.auth import Scope
@@ -15,7 +16,7 @@ from federation.registry.auth import Scope
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
 
-@router.get("", summary="Issued tokens, newest first")
+@router.get("", summary="Issued tokens, newest first", responses=problems(403))
 def list_tokens(
     session: DbSession,
     caller: CurrentCaller,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from federation.api.deps import AppContext, Context
+from federation.api.openapi import problems
 from federation.domain.tokens import CLAIMS_SUPPORTED
 from federation.keys import ALGORITHMS
 from federation.settings import Settings
@@ -39,7 +40,16 @@ async def openid_configuration(context: Context) -> Response:
     return discovery_response(context)
 
 
-@router.get(JWKS_PATH, summary="Public signing keys (JWKS)", response_model=None)
+@router.get(
+    JWKS_PATH,
+    summary="Public signing keys (JWKS)",
+    response_model=None,
+    # NOTE: 503: a key store in the database may be down
+    responses={
+        304: {"description": "Not modified: `If-None-Match` names the ETag."},
+        **problems(503),
+    },
+)
 @router.head(JWKS_PATH, include_in_schema=False, response_model=None)
 async def jwks(request: Request, context: Context) -> Response:
     return await jwks_response(context, request.headers.get("if-none-match", ""))

@@ -11,13 +11,14 @@ arrived while the previous batch was committing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, Select, bindparam, insert, select, update
 
-from federation.store.models import ApiKey, Principal, Run
+from federation.store.lineage import revoked_ancestry
+from federation.store.models import ApiKey, Principal, Run, SigningKey
 from federation.store.models import IssuedToken as AuditRow
 
 # The caller behind an API key, by the key's SHA-256: the key and its principal.
@@ -39,7 +40,12 @@ CALLER_QUERY = (
         Principal.teams,
     )
     .join(Principal, Principal.uid == ApiKey.principal_uid)
-    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.deleted_at.is_(None))
+    .where(
+        ApiKey.key_hash == bindparam("digest"),
+        ApiKey.deleted_at.is_(None),
+        # NOTE: nor any key above it (``federation.store.lineage``)
+        ~revoked_ancestry("key_hash", bindparam("digest")),
+    )
 )
 LAST_USED_UPDATE = (
     update(ApiKey).where(ApiKey.seq == bindparam("key_seq")).values(last_used_at=bindparam("now"))
@@ -96,16 +102,75 @@ def run_states_query(runs: int, *, share_lock: bool) -> Select[str, str]:
     return statement.with_for_update(read=True) if share_lock else statement
 
 
+def key_stops_query(
+    kids: int, *, share_lock: bool
+) -> Select[str, datetime | None, datetime | None]:
+    """When ``kids`` signing keys (bound as ``kid_<i>``) were retired and revoked, for
+    the keys kept in the database: share-locked on PostgreSQL, every row of them (not
+    only the stopped ones), so that no retire or revoke commits between this read and
+    the batch's commit. SQLite's batch holds the database's write lock already."""
+    statement = select(SigningKey.kid, SigningKey.retired_at, SigningKey.revoked_at).where(
+        SigningKey.kid.in_([bindparam(f"kid_{i}") for i in range(kids)])
+    )
+    return statement.with_for_update(read=True) if share_lock else statement
+
+
 @dataclass(frozen=True)
 class AuditEntry:
-    """The audit row of one issued token, by column; never the token itself."""
+    """The audit row of one issued token, by column; never the token itself.
+
+    ``stopped_by``: a stop of the token's signing key (retired or revoked) at or before
+    this time refuses the row (``None``: any stop does); a later stop is one set ahead,
+    which the keyring honours at its time."""
 
     values: Mapping[str, Any]
+    stopped_by: datetime | None = None
 
     @property
     def run_id(self) -> str:
         run_id: str = self.values["run_id"]
         return run_id
+
+    @property
+    def jti(self) -> str:
+        jti: str = self.values["jti"]
+        return jti
+
+    @property
+    def kid(self) -> str:
+        kid: str = self.values["kid"]
+        return kid
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """The rows of a batch that were not inserted, and why."""
+
+    # run id -> its state, for the runs that finished (or vanished: ``""``) meanwhile
+    ended: dict[str, str] = field(default_factory=dict)
+    # the jtis of the tokens whose signing key was stopped before the commit
+    withdrawn: frozenset[str] = frozenset()
+
+
+def withdrawn(entries: Sequence[AuditEntry], stops: Mapping[str, datetime]) -> frozenset[str]:
+    """The jtis of ``entries`` whose signing key is stopped, by ``stops`` (kid -> when
+    it stopped signing: retired or revoked, the earlier)."""
+    found = set()
+    for entry in entries:
+        stop = stops.get(entry.kid)
+        if stop is not None and (entry.stopped_by is None or stop <= entry.stopped_by):
+            found.add(entry.jti)
+    return frozenset(found)
+
+
+def stops_of(rows: Sequence[Any]) -> dict[str, datetime]:
+    """``key_stops_query``'s rows (processed) as kid -> when the key stopped signing."""
+    found = {}
+    for kid, retired_at, revoked_at in rows:
+        times = [t for t in (retired_at, revoked_at) if t is not None]
+        if times:
+            found[kid] = min(times)
+    return found
 
 
 class IssueStore(Protocol):
@@ -133,13 +198,15 @@ class IssueStore(Protocol):
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
-        """In one transaction: read the state of every run of ``entries`` (locked
-        against a concurrent end), insert the rows whose run has not finished, set
-        ``last_used_at`` of the keys in ``touches`` (key seq -> time), commit (on disk
-        once :meth:`flushed` returns). Answers
-        the state of each run whose rows were *not* inserted because it finished (or
-        vanished: state ``""``). Raises when nothing is known to be committed."""
+    ) -> Refusals:
+        """In one transaction: read the state of every run of ``entries`` and the stops
+        of their signing keys kept in the database (both locked against a concurrent
+        change), insert the rows whose run has not finished and whose key was not
+        stopped, set ``last_used_at`` of the keys in ``touches`` (key seq -> time),
+        commit (on disk once :meth:`flushed` returns). Answers the rows *not* inserted:
+        the state of each run that finished (or vanished: state ``""``), and the jtis of
+        the tokens whose key was stopped (:func:`withdrawn`). Raises when nothing is
+        known to be committed."""
         ...
 
     async def flushed(self) -> None:

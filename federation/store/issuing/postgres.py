@@ -29,6 +29,7 @@ from federation.store.issuing.port import (
     PRINCIPAL_QUERY,
     RUN_QUERY,
     AuditEntry,
+    Refusals,
 )
 from federation.store.issuing.sqlite import BatchStatements, refused_runs
 
@@ -112,16 +113,29 @@ class PostgresIssueStore:
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
-        async def write(connection: Any) -> dict[str, str]:
+    ) -> Refusals:
+        async def write(connection: Any) -> Refusals:
             async with connection.transaction():
                 run_ids = list(dict.fromkeys(entry.run_id for entry in entries))
                 refused: dict[str, str] = {}
+                stopped: frozenset[str] = frozenset()
                 if run_ids:
-                    statement, parameters = self._batch.states(run_ids)
-                    found = await connection.execute(statement.sql, parameters)
+                    states, parameters = self._batch.states(run_ids)
+                    stops, stop_parameters = self._batch.stops(
+                        list(dict.fromkeys(entry.kid for entry in entries))
+                    )
+                    # NOTE: the run states and the key stops in one round trip; the stops'
+                    # statement prepared (a batch signs with one or two keys: few texts)
+                    async with connection.pipeline():
+                        found = await connection.execute(states.sql, parameters)
+                        keys = await connection.execute(stops.sql, stop_parameters, prepare=True)
                     refused = refused_runs(run_ids, dict(await found.fetchall()))
-                kept = [entry for entry in entries if entry.run_id not in refused]
+                    stopped = self._batch.withdrawn(entries, stops, await keys.fetchall())
+                kept = [
+                    entry
+                    for entry in entries
+                    if entry.run_id not in refused and entry.jti not in stopped
+                ]
                 if kept:
                     statement, parameters = self._batch.insert(kept)
                     await connection.execute(statement.sql, parameters)
@@ -130,7 +144,7 @@ class PostgresIssueStore:
                     await connection.execute(
                         touch.sql, touch.parameters({"key_seq": key_seq, "now": now})
                     )
-            return refused
+            return Refusals(ended=refused, withdrawn=stopped)
 
         return await self._with_connection("BATCH", write)
 

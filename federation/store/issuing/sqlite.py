@@ -38,8 +38,12 @@ from federation.store.issuing.port import (
     PRINCIPAL_QUERY,
     RUN_QUERY,
     AuditEntry,
+    Refusals,
     audit_insert,
+    key_stops_query,
     run_states_query,
+    stops_of,
+    withdrawn,
 )
 
 T = TypeVar("T")
@@ -61,12 +65,25 @@ class BatchStatements:
         self._insert = functools.lru_cache(maxsize=64)(
             lambda n: DirectStatement(audit_insert(n), dialect)
         )
+        self._stops = functools.lru_cache(maxsize=8)(
+            lambda n: DirectStatement(key_stops_query(n, share_lock=share_lock), dialect)
+        )
 
     def states(self, run_ids: Sequence[str]) -> tuple[DirectStatement, Any]:
         statement: DirectStatement = self._states(len(run_ids))
         return statement, statement.parameters(
             {f"run_{i}": run_id for i, run_id in enumerate(run_ids)}
         )
+
+    def stops(self, kids: Sequence[str]) -> tuple[DirectStatement, Any]:
+        statement: DirectStatement = self._stops(len(kids))
+        return statement, statement.parameters({f"kid_{i}": kid for i, kid in enumerate(kids)})
+
+    def withdrawn(
+        self, entries: Sequence[AuditEntry], statement: DirectStatement, rows: Sequence[Any]
+    ) -> frozenset[str]:
+        """The jtis of ``entries`` whose key the rows of :meth:`stops` say is stopped."""
+        return withdrawn(entries, stops_of([statement.row(row) for row in rows]))
 
     def insert(self, entries: Sequence[AuditEntry]) -> tuple[DirectStatement, Any]:
         statement: DirectStatement = self._insert(len(entries))
@@ -149,7 +166,7 @@ class SqliteIssueStore:
 
     async def record(
         self, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
+    ) -> Refusals:
         connection = self._writing()
         deadline = time.monotonic() + STATEMENT_DEADLINE
         while not self._guarded("BEGIN IMMEDIATE", lambda: _began(connection)):
@@ -233,18 +250,29 @@ class SqliteIssueStore:
 
     def _transaction(
         self, connection: Any, entries: Sequence[AuditEntry], touches: Mapping[int, datetime]
-    ) -> dict[str, str]:
+    ) -> Refusals:
         """The batch, in the transaction ``BEGIN IMMEDIATE`` opened: the database's write
-        lock is held, so no run can end between the state read and the commit."""
+        lock is held, so no run can end, and no signing key be stopped, between the reads
+        and the commit."""
         cursor = connection.cursor()
         try:
             run_ids = list(dict.fromkeys(entry.run_id for entry in entries))
             refused: dict[str, str] = {}
+            stopped: frozenset[str] = frozenset()
             if run_ids:
                 statement, parameters = self._batch.states(run_ids)
                 cursor.execute(statement.sql, parameters)
                 refused = refused_runs(run_ids, dict(cursor.fetchall()))
-            kept = [entry for entry in entries if entry.run_id not in refused]
+                statement, parameters = self._batch.stops(
+                    list(dict.fromkeys(entry.kid for entry in entries))
+                )
+                cursor.execute(statement.sql, parameters)
+                stopped = self._batch.withdrawn(entries, statement, cursor.fetchall())
+            kept = [
+                entry
+                for entry in entries
+                if entry.run_id not in refused and entry.jti not in stopped
+            ]
             if kept:
                 statement, parameters = self._batch.insert(kept)
                 cursor.execute(statement.sql, parameters)
@@ -258,7 +286,7 @@ class SqliteIssueStore:
             raise
         finally:
             cursor.close()
-        return refused
+        return Refusals(ended=refused, withdrawn=stopped)
 
     def _guarded(self, sql: str, call: Callable[[], T]) -> T:
         try:
