@@ -13,12 +13,15 @@ from typing import Any, TypeVar, cast
 
 import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as examples
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
 from federation.api import create_app
 from federation.clock import ManualClock
 from federation.server.runtime import open_keyring
+from federation.settings import Settings
 from federation.store import Store
 from tests.conftest import START, make_settings
 
@@ -76,3 +79,22 @@ def send(client: TestClient, case: Case[Any], headers: dict[str, str]) -> Any:
     }
     assert not unknown, unknown
     return client.request(**kwargs)
+
+
+def bounded(max_examples: int) -> examples:
+    """Hypothesis settings for the cases: ``max_examples`` each, repeatable, no deadline."""
+    return examples(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def unlimited(tmp_path: Path) -> Settings:
+    """The suite's settings without rate limits: the clock stands still in tests, so
+    buckets never refill, and every case after the burst would be a 429."""
+    return make_settings(
+        tmp_path, rate_limit_key="off", rate_limit_run="off", rate_limit_auth_failures="off"
+    )

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck
 from hypothesis import settings as examples
 from schemathesis import Case
 from schemathesis.checks import (
@@ -28,8 +27,7 @@ from schemathesis.checks import (
 )
 
 from federation.settings import Settings
-from tests.api.openapi_cases import every_operation, send
-from tests.conftest import make_settings
+from tests.api.openapi_cases import bounded, every_operation, send, unlimited
 from tests.support import bearer
 
 pytestmark = pytest.mark.slow  # seconds: every operation, a few dozen requests each
@@ -39,21 +37,13 @@ CONFORMANCE = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = examples(
-    max_examples=8,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+EXAMPLES = bounded(8)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Without rate limits: the clock stands still in tests, so buckets never refill."""
-    return make_settings(
-        tmp_path, rate_limit_key="off", rate_limit_run="off", rate_limit_auth_failures="off"
-    )
+    return unlimited(tmp_path)
 
 
 def conforms(case: Case[Any], client: TestClient, headers: dict[str, str]) -> None:

@@ -16,15 +16,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck
 from hypothesis import settings as examples
 from schemathesis import Case
 
 from federation import errors
 from federation.errors import DOCS_PREFIX, FederationError
 from federation.settings import Settings
-from tests.api.openapi_cases import every_operation, send
-from tests.conftest import make_settings
+from tests.api.openapi_cases import bounded, every_operation, send, unlimited
 from tests.support import bearer
 
 PROBLEM_JSON = "application/problem+json"
@@ -34,22 +32,14 @@ KNOWN_CODES = frozenset(
     if isinstance(cls, type) and issubclass(cls, FederationError)
 )
 KNOWN_TYPES = frozenset(f"{DOCS_PREFIX}{code.replace('_', '-')}/" for code in KNOWN_CODES)
-FUZZ = examples(
-    max_examples=15,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = bounded(15)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The suite's settings without rate limits: the clock stands still in tests, so
     buckets never refill, and every example after the burst would be a 429."""
-    return make_settings(
-        tmp_path, rate_limit_key="off", rate_limit_run="off", rate_limit_auth_failures="off"
-    )
+    return unlimited(tmp_path)
 
 
 def check(case: Case[Any], response: Any) -> None:
