@@ -2,8 +2,9 @@
 
 SQLite is a file in the configuration's temporary directory. PostgreSQL is a throwaway
 database on the local server, created for one configuration and dropped after it, even
-when the run fails. The audit check counts the audit table's rows through SQLAlchemy
-on the same URL as the server, so it sees what the server committed.
+when the run fails. The audit check counts the audit table's rows (and the transparency
+log's entries) through SQLAlchemy on the same URL as the server, so it sees what the
+server committed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from psycopg import sql
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
-from federation.store.models import IssuedToken
+from benchmarks.results import AuditCheck
+from federation.store.models import IssuedToken, LogEntryRow
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -54,7 +56,8 @@ def throwaway_postgres(admin_url: str = POSTGRES_ADMIN) -> Iterator[str]:
 
 
 class AuditLog:
-    """Counts the rows of the audit table (one per issued token)."""
+    """Counts the rows of the audit table (one per issued token) and of the transparency
+    log."""
 
     def __init__(self, database_url: str) -> None:
         self._engine: Engine = create_engine(database_url, poolclass=NullPool)
@@ -64,6 +67,15 @@ class AuditLog:
             return int(
                 connection.execute(select(func.count()).select_from(IssuedToken)).scalar_one()
             )
+
+    def with_log_entries(self) -> tuple[int, int]:
+        """The audit rows and the transparency log's entries, read in one statement (one
+        snapshot): a token's row and entry commit together."""
+        rows = select(func.count()).select_from(IssuedToken).scalar_subquery()
+        entries = select(func.count()).select_from(LogEntryRow).scalar_subquery()
+        with self._engine.connect() as connection:
+            found = connection.execute(select(rows, entries)).one()
+        return int(found[0]), int(found[1])
 
     def settled_count(self, *, interval: float = 0.1, deadline: float = 3.0) -> int:
         """The count once it stops moving: requests still in flight when the load
@@ -77,6 +89,24 @@ class AuditLog:
                 return current
             last = current
         return last
+
+    def check(self, before: int, ok: int, in_flight: int, *, logged: bool) -> AuditCheck:
+        """The rows grown since ``before`` (once settled) against ``ok`` answers, plus up
+        to ``in_flight`` requests the load generator stopped waiting for; and the log's
+        entries as many as the rows (``logged``) or none."""
+        after = self.settled_count()
+        grew = after - before
+        rows, entries = self.with_log_entries()
+        return AuditCheck(
+            before=before,
+            after=after,
+            grew=grew,
+            ok_answers=ok,
+            connections=in_flight,
+            log_entries=entries,
+            logged=logged,
+            ok=ok <= grew <= ok + in_flight and entries == (rows if logged else 0),
+        )
 
     def close(self) -> None:
         self._engine.dispose()

@@ -23,6 +23,7 @@ class Plan:
     warmup: float  # seconds of load before each timed run, not measured
     mint_iterations: int  # per round and operation
     mint_rounds: int
+    log_slices: int  # per issuer, log on and off, alternating; each duration / log_slices
 
 
 def full(duration: float | None = None) -> Plan:
@@ -35,6 +36,7 @@ def full(duration: float | None = None) -> Plan:
         warmup=1.0,
         mint_iterations=10000,
         mint_rounds=3,
+        log_slices=4,
     )
 
 
@@ -48,4 +50,5 @@ def smoke(duration: float | None = None) -> Plan:
         warmup=0.2,
         mint_iterations=50,
         mint_rounds=3,
+        log_slices=2,
     )

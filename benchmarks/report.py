@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks import stages
+from benchmarks import stages, targets
 from benchmarks.results import (
     ENDPOINTS,
     HELLO,
@@ -36,6 +36,7 @@ ISSUE_HEADING = "## issue-token against hello, 1 worker"
 RATIO_HEADING = "## Ratios to hello"
 EFFICIENCY_HEADING = "## 2 workers: server CPU efficiency"
 STAGES_HEADING = "## Where issue-token's time goes (in process, one core)"
+LOG_HEADING = "## The transparency log: issue-token, log on / log off, 1 worker"
 
 
 def write(results: Results, out: Path) -> list[Path]:
@@ -120,6 +121,41 @@ def ratio_rows(results: Results) -> tuple[list[str], list[list[str]]]:
                 run = configuration.run(endpoint, connections)
                 cells.append(_ratio(run.ratio_to_hello if run else None))
             rows.append([configuration.label, str(connections), *cells])
+    return header, rows
+
+
+def log_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """issue-token at the issuer (its transparency log on) and at the same issuer with
+    the log off, from their alternating slices."""
+    header = [
+        "database",
+        "conns",
+        "slices each",
+        "log on req/s",
+        "log off req/s",
+        "on ÷ off",
+        "req per CPU-s on / off",
+        "on ÷ off (CPU)",
+        "log on req/s by slice",
+        "log off req/s by slice",
+    ]
+    rows = []
+    for point in targets.log_points(results):
+        on, off = point.cost.on, point.cost.off
+        rows.append(
+            [
+                point.database,
+                str(point.cost.connections),
+                str(len(on.slices)),
+                f"{on.requests_per_s:,.0f}",
+                f"{off.requests_per_s:,.0f}",
+                _ratio(point.cost.ratio),
+                f"{on.requests_per_cpu_s or 0:,.0f} / {off.requests_per_cpu_s or 0:,.0f}",
+                _ratio(point.cost.cpu_ratio),
+                " ".join(f"{run.requests_per_s:,.0f}" for run in on.slices),
+                " ".join(f"{run.requests_per_s:,.0f}" for run in off.slices),
+            ]
+        )
     return header, rows
 
 
@@ -269,6 +305,17 @@ def markdown(results: Results) -> str:
         "",
         *_table(*ratio_rows(results)),
         "",
+        LOG_HEADING,
+        "",
+        "issue-token at the issuer (its transparency log on, as by default) and at the same "
+        "issuer with the log off (`FEDERATION_TRANSPARENCY_LOG=off`, a database of its own), "
+        "in alternating slices (on, off, off, on, ...) that add up to a timed run each; "
+        "req/s is each side's requests over its slices' time, and req per CPU-s its "
+        "server's CPU time over its slices. After every issue-token run the log's entries "
+        "are counted with the audit rows: as many with the log on, none with it off.",
+        "",
+        *_table(*log_rows(results)),
+        "",
         EFFICIENCY_HEADING,
         "",
         "Requests answered per CPU-second of the server's processes (the granian parent and "
@@ -281,7 +328,8 @@ def markdown(results: Results) -> str:
         "",
         "## Checks",
         "",
-        f"- audit rows match the tokens issued: {'yes' if results.checks.audit else 'NO'}",
+        f"- audit rows match the tokens issued, and the log's entries the audit rows: "
+        f"{'yes' if results.checks.audit else 'NO'}",
         f"- a deleted key is refused at once (401): "
         f"{'yes' if results.checks.deleted_key else 'NO'}",
         "",
@@ -369,6 +417,12 @@ def summary(results: Results) -> str:
             if found:
                 cells = "  ".join(_ratio(found.get(endpoint)) for endpoint in ENDPOINTS)
                 lines.append(f"  {database}, c{connections}: {cells}")
+    log_points = targets.log_points(results)
+    if log_points:
+        lines.append(
+            "issue-token, log on / log off (req/s): "
+            + "  ".join(f"{point.label} {_ratio(point.cost.ratio)}" for point in log_points)
+        )
     lines.append(
         f"checks: audit {'ok' if results.checks.audit else 'FAILED'}, "
         f"deleted key 401 {'ok' if results.checks.deleted_key else 'FAILED'}"

@@ -31,14 +31,19 @@ ISSUER_ENDPOINTS = (ISSUE_TOKEN, JWKS, DISCOVERY)
 
 @dataclass(frozen=True)
 class AuditCheck:
-    """Audit rows written during an issue-token run, against the answers wrk counted:
-    at least one per answer below 400, and at most that plus the requests in flight."""
+    """Audit rows written during an issue-token run (or runs), against the answers wrk
+    counted: at least one per answer below 400, and at most that plus the requests in
+    flight at the end of each run (``connections``, summed over the runs); and the
+    transparency log's entries, read with the rows: as many (the issuer logs), or none
+    (its log is off)."""
 
     before: int
     after: int
     grew: int
     ok_answers: int
     connections: int
+    log_entries: int
+    logged: bool  # the issuer's transparency log is on
     ok: bool
 
 
@@ -66,6 +71,34 @@ class EndpointRun:
     audit: AuditCheck | None
 
 
+@dataclass(frozen=True)
+class LogSide:
+    """issue-token at one of the two issuers of a :class:`LogCost`, its slices summed."""
+
+    logged: bool  # the issuer's transparency log is on
+    slices: list[LoadResult]
+    requests: int
+    seconds: float  # wrk's own measured time, summed
+    requests_per_s: float
+    cpu_seconds: float  # the server's, over its slices
+    requests_per_cpu_s: float | None
+    errors: int
+    audit: AuditCheck
+
+
+@dataclass(frozen=True)
+class LogCost:
+    """What the transparency log costs issue-token, at one connection count on one
+    worker: the issuer (its log on) and the same issuer with its log off, loaded in
+    alternating slices (on, off, off, on, ...), each side a timed run's time in all."""
+
+    connections: int
+    on: LogSide
+    off: LogSide
+    ratio: float | None  # requests per second, on / off
+    cpu_ratio: float | None  # requests per server CPU-second, on / off
+
+
 @dataclass
 class Configuration:
     """One server configuration: a database and a number of workers."""
@@ -73,6 +106,7 @@ class Configuration:
     database: str
     workers: int
     runs: list[EndpointRun] = field(default_factory=list)
+    log_cost: list[LogCost] = field(default_factory=list)  # one worker only
     deleted_key: DeletedKeyCheck | None = None
     skipped: str | None = None  # why it was not measured (e.g. no PostgreSQL)
     error: str | None = None  # a failure of the harness or a server, not a missed target
@@ -197,6 +231,7 @@ def efficiency(configurations: list[Configuration]) -> list[Efficiency]:
 def checks(configurations: list[Configuration]) -> Checks:
     measured = [c for c in configurations if not c.skipped]
     audits = [r.audit for c in measured for r in c.runs if r.audit is not None]
+    audits += [side.audit for c in measured for cost in c.log_cost for side in (cost.on, cost.off)]
     deleted = [c.deleted_key for c in measured]
     return Checks(
         audit=bool(audits) and all(a.ok for a in audits),

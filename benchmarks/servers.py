@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +100,14 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-def issuer_environment(home: Path, database_url: str, port: int) -> dict[str, str]:
+# The issuer with its transparency log off (on by default): what the log costs.
+LOG_OFF = {"FEDERATION_TRANSPARENCY_LOG": "off"}
+
+
+def issuer_environment(
+    home: Path, database_url: str, port: int, settings: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The issuer's environment; ``settings`` adds FEDERATION_* variables."""
     return {
         **clean_environment(),
         "FEDERATION_ISSUER": ISSUER,
@@ -110,6 +117,7 @@ def issuer_environment(home: Path, database_url: str, port: int) -> dict[str, st
         "FEDERATION_PORT": str(port),
         "FEDERATION_HOST": HOST,
         **UNLIMITED,
+        **(settings or {}),
     }
 
 
@@ -160,9 +168,11 @@ def stop(server: Server) -> None:
         process.wait(timeout=STOP_TIMEOUT)
 
 
-def init_issuer(home: Path, database_url: str, port: int) -> tuple[dict[str, str], str]:
+def init_issuer(
+    home: Path, database_url: str, port: int, settings: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], str]:
     """``federation init`` in ``home``: the environment to serve with, and the admin key."""
-    env = issuer_environment(home, database_url, port)
+    env = issuer_environment(home, database_url, port, settings)
     done = subprocess.run(  # noqa: S603 - a fixed command line of our own
         federation_command("init"),
         env=env,
@@ -179,12 +189,14 @@ def init_issuer(home: Path, database_url: str, port: int) -> tuple[dict[str, str
 
 
 @contextmanager
-def issuer(home: Path, database_url: str, workers: int) -> Iterator[tuple[Server, str]]:
-    """The issuer, initialized and served with ``workers`` workers; yields it and the
-    admin key, and stops it afterwards."""
+def issuer(
+    home: Path, database_url: str, workers: int, settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[Server, str]]:
+    """The issuer, initialized and served with ``workers`` workers (and ``settings``,
+    e.g. :data:`LOG_OFF`); yields it and the admin key, and stops it afterwards."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env, admin_key = init_issuer(home, database_url, port)
+    env, admin_key = init_issuer(home, database_url, port, settings)
     server = _spawn(
         "issuer", federation_command("serve", "--workers", str(workers)), env, home, port
     )

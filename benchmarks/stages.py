@@ -23,7 +23,9 @@ builds (:func:`federation.server.runtime.worker_app`).
 
 It runs in a child process pinned to one core (``python -m benchmarks.stages
 --database-url URL``, printing one JSON line), like the mint benchmark, so that pinning
-never pins the servers and the load generator the harness starts later.
+never pins the servers and the load generator the harness starts later. ``--log off``
+takes the same request apart with the transparency log off: the difference is what the
+log costs.
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ class Tenant:
 
 
 @contextmanager
-def issuer_home(database_url: str | None) -> Iterator[tuple[Path, str]]:
+def issuer_home(
+    database_url: str | None, *, transparency_log: bool = True
+) -> Iterator[tuple[Path, str]]:
     """A new issuer home in a temporary directory, initialized as ``federation init``
     does, with the process's environment pointing at it (and at nothing else); yields
     the home and its database URL (by default, a SQLite file in the home)."""
@@ -154,6 +158,7 @@ def issuer_home(database_url: str | None) -> Iterator[tuple[Path, str]]:
                 "FEDERATION_DATABASE_URL": url,
                 "FEDERATION_KEYS_DIR": str(home / "keys"),
                 "FEDERATION_ADMIN_KEY_FILE": str(home / "var" / "admin-api-key"),
+                "FEDERATION_TRANSPARENCY_LOG": "on" if transparency_log else "off",
                 **UNLIMITED,
             }
         )
@@ -326,7 +331,10 @@ def stage_timers(
     def audit(n: int) -> float:
         entries = [
             audit_entry(
-                caller, issuer.minter.sign(issuer.claims_for(caller, run, request)), request
+                caller,
+                issuer.minter.sign(issuer.claims_for(caller, run, request)),
+                request,
+                logged=issuer.transparency_log,  # the log's entry, as the pipeline appends it
             )
             for _ in range(n)
         ]
@@ -381,17 +389,22 @@ def breakdown(per_round: dict[str, list[float]]) -> list[Stage]:
 
 
 def measure(
-    database_url: str | None, iterations: int, rounds: int, cpu: int | None
+    database_url: str | None,
+    iterations: int,
+    rounds: int,
+    cpu: int | None,
+    *,
+    transparency_log: bool = True,
 ) -> StageBreakdown:
-    """Set up an issuer home on ``database_url`` (None: SQLite in the home) and time
-    every stage there."""
+    """Set up an issuer home on ``database_url`` (None: SQLite in the home), its
+    transparency log on or off, and time every stage there."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     from benchmarks.hello import create_app as hello_app
 
     loop, loop_name = new_loop()
     try:
-        with issuer_home(database_url) as (home, url):
+        with issuer_home(database_url, transparency_log=transparency_log) as (home, url):
             admin_key = (home / "var" / "admin-api-key").read_text().strip()
             tenant = seed(url, admin_key)
             app = worker_app(load_settings())
@@ -539,12 +552,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu", type=int, default=None, help="default: the last allowed core")
     parser.add_argument("--iterations", type=int, default=FULL_ITERATIONS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument(
+        "--log", choices=("on", "off"), default="on", help="the transparency log (default: on)"
+    )
     parser.add_argument("--table", action="store_true", help="also print the table to stderr")
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.rounds < 1:
         parser.error("--iterations and --rounds must be positive")
     cpu = pinned_cpu() if args.cpu is None else args.cpu
-    result = measure(args.database_url, args.iterations, args.rounds, cpu)
+    result = measure(
+        args.database_url, args.iterations, args.rounds, cpu, transparency_log=args.log == "on"
+    )
     if args.table:
         for row in table(result):
             print(" | ".join(row), file=sys.stderr)

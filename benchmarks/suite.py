@@ -2,14 +2,18 @@
 issue-token request per database, then every server configuration in turn.
 
 For each database, every configuration (the database and a number of workers) gets its
-issuer and its hello baseline, all started side by side. At each connection count the
-runs go round the configurations, and each configuration's endpoints are loaded right
-after its hello, so that each ratio to hello, and 2 workers against 1, compares runs a
-few seconds apart. Around each timed run the server's process tree is read for its
-CPU time (:mod:`benchmarks.workers`): requests per server CPU-second, and the workers'
-shares. The audit log is checked after each issue-token run, and the deleted-key check
-ends each configuration. Servers, and a PostgreSQL database, never outlive their
-database's turn.
+issuer and its hello baseline, all started side by side; one worker also gets the
+minimal issuer and the same issuer with its transparency log off, on a database of its
+own. At each connection count the runs go round the configurations, and each
+configuration's endpoints are loaded right after its hello, so that each ratio to hello,
+and 2 workers against 1, compares runs a few seconds apart; then issue-token at the
+issuer and at the issuer with its log off, in alternating slices (on, off, off, on...),
+so that a busy moment of the machine hits both. Around each timed run the
+server's process tree is read for its CPU time (:mod:`benchmarks.workers`): requests per
+server CPU-second, and the workers' shares. The audit log (and the transparency log's
+entries with it) is checked after each issue-token run, and the deleted-key check ends
+each configuration. Servers, and a PostgreSQL database, never outlive their database's
+turn.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import load, machine, minimal, mint, servers, stages, targets, workers
+from benchmarks import load, log_cost, machine, minimal, mint, servers, stages, targets, workers
 from benchmarks.databases import AuditLog, postgres_available, sqlite_url, throwaway_postgres
 from benchmarks.load import LoadResult, Request
 from benchmarks.plan import SQLITE, Plan
@@ -33,7 +37,6 @@ from benchmarks.results import (
     ISSUER_ENDPOINTS,
     JWKS,
     MINIMAL,
-    AuditCheck,
     Configuration,
     DeletedKeyCheck,
     EndpointRun,
@@ -148,6 +151,7 @@ class _Stand:
     admin_key: str
     hello: Server
     minimal: Server | None  # with one worker, where the targets are set
+    log_off: log_cost.Side | None  # likewise: the issuer with its transparency log off
     tenant: Tenant
     audit: AuditLog
     home: Path
@@ -162,16 +166,31 @@ def _start(stack: ExitStack, configuration: Configuration, home: Path) -> _Stand
     count = configuration.workers
     issuer, admin_key = stack.enter_context(servers.issuer(home / "issuer", database_url, count))
     hello = stack.enter_context(servers.hello(home / "hello", count))
-    baseline = None
+    baseline = log_off = None
     if count == 1:
         own = (
             None if configuration.database == SQLITE else stack.enter_context(throwaway_postgres())
         )
         baseline = stack.enter_context(servers.minimal(home / "minimal", count, own))
+        log_off = _start_log_off(stack, configuration, home / "issuer-log-off")
     audit = AuditLog(database_url)
     stack.callback(audit.close)
     tenant = servers.set_up(issuer, admin_key)
-    return _Stand(configuration, issuer, admin_key, hello, baseline, tenant, audit, home)
+    return _Stand(configuration, issuer, admin_key, hello, baseline, log_off, tenant, audit, home)
+
+
+def _start_log_off(stack: ExitStack, configuration: Configuration, home: Path) -> log_cost.Side:
+    """The issuer as :func:`_start` serves it, its log off, on a database of its own."""
+    if configuration.database == SQLITE:
+        database_url = sqlite_url(home)
+    else:
+        database_url = stack.enter_context(throwaway_postgres())
+    server, admin_key = stack.enter_context(
+        servers.issuer(home, database_url, configuration.workers, servers.LOG_OFF)
+    )
+    audit = AuditLog(database_url)
+    stack.callback(audit.close)
+    return log_cost.Side(server, _issue(servers.set_up(server, admin_key)), audit)
 
 
 def _measure_database(plan: Plan, group: list[Configuration], home: Path, log: bool) -> None:
@@ -194,6 +213,11 @@ def _measure_database(plan: Plan, group: list[Configuration], home: Path, log: b
                     measured = _measure(plan, stand, stand.issuer, endpoint, connections, base.load)
                     stand.configuration.runs.append(measured)
                     _say(log, _line(measured))
+                if stand.log_off is not None:
+                    on = log_cost.Side(stand.issuer, _issue(stand.tenant), stand.audit)
+                    cost = log_cost.measure(plan, on, stand.log_off, connections, stand.home)
+                    stand.configuration.log_cost.append(cost)
+                    _say(log, log_cost.line(cost))
         for stand in stands:
             checked = _deleted_key_check(
                 stand.issuer, stand.admin_key, stand.tenant, stand.configuration.workers
@@ -214,13 +238,13 @@ def _measure(
     only it: the warm-up and the audit count are outside); ``hello`` is the hello run
     the ratios are to."""
     request = requests_for(stand.tenant)[endpoint]
-    audit = stand.audit if endpoint == ISSUE_TOKEN else None
+    counted = stand.audit if endpoint == ISSUE_TOKEN else None
     workdir = stand.home
     if plan.warmup > 0:
         load.run(
             server.url, request, connections=connections, duration=plan.warmup, workdir=workdir
         )
-    before = audit.settled_count() if audit else 0
+    before = counted.settled_count() if counted else 0
     cpu_before = workers.read(server.process.pid)
     result = load.run(
         server.url, request, connections=connections, duration=plan.duration, workdir=workdir
@@ -228,17 +252,8 @@ def _measure(
     count = stand.configuration.workers
     cpu = workers.spent(cpu_before, workers.read(server.process.pid), count)
     audit_check = None
-    if audit is not None:
-        after = audit.settled_count()
-        grew = after - before
-        audit_check = AuditCheck(
-            before=before,
-            after=after,
-            grew=grew,
-            ok_answers=result.ok,
-            connections=connections,
-            ok=result.ok <= grew <= result.ok + connections,
-        )
+    if counted is not None:
+        audit_check = counted.check(before, result.ok, connections, logged=True)
     return EndpointRun(
         endpoint=endpoint,
         path=request.path,
@@ -250,6 +265,10 @@ def _measure(
         requests_per_cpu_s=_over(result.requests, cpu.seconds, digits=1),
         audit=audit_check,
     )
+
+
+def _issue(tenant: Tenant) -> Request:
+    return requests_for(tenant)[ISSUE_TOKEN]
 
 
 def _over(value: float, base: float | None, digits: int = 3) -> float | None:

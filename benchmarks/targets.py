@@ -11,11 +11,16 @@ load generator compete for the same CPU, so two workers are judged on the CPU ea
 request costs the server instead (:class:`benchmarks.results.Efficiency`), on
 issue-token at every database and connection count, and on every two-worker issuer run
 being balanced. Hello's own efficiency is shown beside it: what granian itself keeps.
+
+The transparency log's cost is judged on one worker too: issue-token's throughput over
+the same issuer's with its log off, at each database and connection count, the two
+loaded in alternating slices (:class:`benchmarks.results.LogCost`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 from benchmarks.plan import POSTGRESQL, SQLITE
 from benchmarks.results import (
@@ -27,6 +32,7 @@ from benchmarks.results import (
     MISSED,
     NOT_MEASURED,
     EndpointRun,
+    LogCost,
     Point,
     Results,
     Target,
@@ -40,6 +46,7 @@ POSTGRES_P99_RATIO = 4.0
 MINT_RATIO = 0.80
 JWKS_RATIO = 0.90
 EFFICIENCY = 0.90
+LOG_RATIO = 0.90
 
 # The names, as the issue's targets table words them.
 SQLITE_THROUGHPUT = "issue-token / hello, SQLite, 1 worker, 16 conns (throughput)"
@@ -49,6 +56,7 @@ POSTGRES_P99 = "issue-token p99 ÷ hello p99, 16 connections, PostgreSQL"
 MINT = "in-process mint / raw ES256 signing (benchmarks.mint)"
 JWKS_DOCUMENT = "jwks.json / hello"
 TWO_WORKERS = "2 workers server CPU efficiency (req per CPU-s, 2w ÷ 1w)"
+LOG_ON_OFF = "issue-token, log on / log off"
 
 _Metric = Callable[[EndpointRun], float | None]
 
@@ -64,6 +72,7 @@ def evaluate(results: Results) -> list[Target]:
         _mint(results),
         _jwks(results),
         _two_workers(results),
+        _log_on_off(results),
     ]
 
 
@@ -230,3 +239,38 @@ def _two_workers(results: Results) -> Target:
         also=bool(runs) and balanced == len(runs),
         detail="; ".join(notes),
     )
+
+
+@dataclass(frozen=True)
+class LogPoint:
+    """One :class:`~benchmarks.results.LogCost` and where it was measured."""
+
+    database: str
+    cost: LogCost
+
+    @property
+    def label(self) -> str:
+        return f"{self.database} {self.cost.connections} conns"
+
+
+def log_points(results: Results) -> list[LogPoint]:
+    """Every log-on / log-off comparison measured (one worker), in order."""
+    return [
+        LogPoint(configuration.database, cost)
+        for configuration in results.configurations
+        if configuration.workers == 1
+        for cost in configuration.log_cost
+        if cost.ratio is not None
+    ]
+
+
+def _log_on_off(results: Results) -> Target:
+    """What the transparency log costs issue-token: at least the limit everywhere."""
+    found = log_points(results)
+    points = [(point.label, point.cost.ratio) for point in found if point.cost.ratio is not None]
+    detail = ", ".join(
+        f"{point.label} {point.cost.ratio or 0:.2f} ({point.cost.on.requests_per_s:,.0f} / "
+        f"{point.cost.off.requests_per_s:,.0f} req/s)"
+        for point in found
+    )
+    return judge(LOG_ON_OFF, points, limit=LOG_RATIO, detail=detail or "no log-off issuer ran")

@@ -66,6 +66,28 @@ def _networks(value: Any) -> Any:
 NetworksSetting = Annotated[Networks, NoDecode, BeforeValidator(_networks)]
 
 
+def _witnesses(value: Any) -> Any:
+    """``URL KEY, URL KEY``: each witness's submission URL and note verifier key."""
+    if not isinstance(value, str):
+        return value
+    found = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        url, _, key = item.partition(" ")
+        key = key.strip()
+        # NOTE: name+id+base64, whose base64 may hold "+" too; read in full at start-up
+        parts = key.split("+", 2)
+        if not url.startswith(("http://", "https://")) or len(parts) != 3 or " " in key:
+            raise ValueError(
+                "each witness is its URL and its verifier key (name+id+base64), separated "
+                "by a space; witnesses are separated by commas"
+            )
+        found.append((url.rstrip("/"), key))
+    return tuple(found)
+
+
+Witnesses = Annotated[tuple[tuple[str, str], ...], NoDecode, BeforeValidator(_witnesses)]
+
+
 class Settings(BaseSettings):
     """Everything configurable, from ``FEDERATION_*`` variables (docs/reference/settings.md)."""
 
@@ -130,6 +152,21 @@ class Settings(BaseSettings):
     graphql_introspection: bool = Field(
         default=False, description="GraphQL introspection on /graphql/v2 (on|off)."
     )
+    transparency_log: bool = Field(
+        default=True,
+        description="Append every issued token to the transparency log (on|off).",
+    )
+    log_public: bool = Field(
+        default=False,
+        description="Serve the transparency log without an API key (on|off).",
+    )
+    # C2SP tlog-witnesses the log pushes its checkpoints to, and whose cosignatures
+    # its checkpoint then carries (federation.api.witnessing)
+    log_witnesses: Witnesses = ()
+    log_origin: str | None = Field(
+        default=None,
+        description="The log's checkpoint origin; unset: the issuer's host and path + /log.",
+    )
     console_secret: SecretStr | None = Field(
         default=None, description="Seals console sessions; unset: console_secret_file."
     )
@@ -142,6 +179,20 @@ class Settings(BaseSettings):
             host = str(data.get("host", "127.0.0.1"))
             shown = f"[{host}]" if ":" in host else host
             return {**data, "issuer": f"http://{shown}:{data.get('port', 8080)}"}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_log(cls, data: Any) -> Any:
+        # NOTE: the aws-kms store without a KEK has nowhere to keep the log's key: the
+        # log is off unless asked for (and then refused below, saying what to set)
+        if (
+            isinstance(data, dict)
+            and "transparency_log" not in data
+            and data.get("key_store") == "aws-kms"
+            and not data.get("kek")
+        ):
+            return {**data, "transparency_log": False}
         return data
 
     @field_validator("issuer")
@@ -173,6 +224,12 @@ class Settings(BaseSettings):
                 "FEDERATION_KEY_STORE=database needs FEDERATION_KEK, the key-encryption key "
                 "(create one with `federation keys new-kek`)"
             )
+        if self.key_store == "aws-kms" and self.transparency_log and self.kek is None:
+            raise ValueError(
+                "FEDERATION_KEY_STORE=aws-kms keeps the transparency log's Ed25519 key in the "
+                "database, sealed with FEDERATION_KEK: set one (`federation keys new-kek`) or "
+                "turn the log off (FEDERATION_TRANSPARENCY_LOG=off)"
+            )
         if self.key_lead_time <= self.jwks_max_age:
             raise ValueError(
                 "key_lead_time must be longer than jwks_max_age (FEDERATION_KEY_LEAD_TIME="
@@ -191,6 +248,19 @@ class Settings(BaseSettings):
     def verification_window(self) -> timedelta:
         """How long a key stays published after it stops signing."""
         return timedelta(seconds=self.max_duration + self.clock_skew) + VERIFIER_LEEWAY
+
+    @property
+    def log_url(self) -> str:
+        """Where the transparency log is served: ``<issuer>/log/``."""
+        return f"{self.issuer}/log/"
+
+    @property
+    def checkpoint_origin(self) -> str:
+        """The log's origin line: ``FEDERATION_LOG_ORIGIN``, else the issuer's host and
+        path (no scheme) with ``/log``, as C2SP checkpoints name logs."""
+        if self.log_origin:
+            return self.log_origin
+        return self.issuer.split("://", 1)[-1].rstrip("/") + "/log"
 
     @property
     def jwks_uri(self) -> str:

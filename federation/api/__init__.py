@@ -31,6 +31,7 @@ from federation.api.routes import (
     graphql,
     health,
     keys,
+    log,
     principals,
     runs,
     tokens,
@@ -44,11 +45,14 @@ from federation.clock import Clock, SystemClock
 from federation.console import console_app
 from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
+from federation.keys.log_keys import log_key_store
+from federation.ledger import Ledger
 from federation.observability.metrics import Metrics
 from federation.rate_limits import Limits
 from federation.settings import Settings
 from federation.store import Store
 from federation.store.issuing import issue_store
+from federation.store.log import LogRecords
 
 DESCRIPTION = """An OIDC identity-federation token issuer for agent runs.
 
@@ -84,12 +88,22 @@ def create_app(
         on_signed=metrics.token_signed if metrics else None,
         limits=limits or Limits.from_settings(settings),
     )
+    ledger = None
+    if settings.transparency_log:
+        ledger = Ledger(
+            LogRecords(store),
+            log_key_store(settings, store),
+            settings.checkpoint_origin,
+            clock,
+        )
     app = FastAPI(
         lifespan=server_lifespan(
             keyring,
             timedelta(seconds=settings.key_rotation_period),
             settings.rotation_check_interval,
             issuer=issuer,
+            ledger=ledger,
+            witnesses=settings.log_witnesses,
         ),
         title="federation",
         version=__version__,
@@ -108,8 +122,11 @@ def create_app(
         keyring=keyring,
         clock=clock,
         issuer=issuer,
-        discovery=orjson.dumps(wellknown.discovery_document(settings)),
+        discovery=orjson.dumps(
+            wellknown.discovery_document(settings, ledger.verifier_key if ledger else None)
+        ),
         upstreams=Upstreams(),
+        ledger=ledger,
     )
     app.state.graphql_documents = graphql.Documents(
         graphql.SCHEMA, introspection=settings.graphql_introspection
@@ -162,6 +179,7 @@ def create_app(
         runs,
         keys,
         tokens,
+        log,
     )
     for module in modules:
         app.include_router(module.router)
@@ -173,11 +191,13 @@ def create_app(
         sessions = console_sessions.StoreSessions(store, clock)
         app.mount(
             "/console",
-            console_app(app, secret=secret, issuer=settings.issuer, sessions=sessions),
+            console_app(app, secret=secret, issuer=settings.issuer, sessions=sessions, clock=clock),
         )
     if issuer_path:
-        # Verifiers look for discovery under the issuer URL, path included.
+        # Verifiers look for discovery (and auditors for the log) under the issuer URL,
+        # path included.
         app.include_router(wellknown.router, prefix=issuer_path, include_in_schema=False)
+        app.include_router(log.router, prefix=issuer_path, include_in_schema=False)
     return app
 
 

@@ -15,6 +15,7 @@ from federation.api.upstreams import Upstreams
 from federation.clock import Clock
 from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
+from federation.ledger import Ledger
 from federation.registry.auth import Caller, authenticate
 from federation.settings import Settings
 from federation.store import Store
@@ -29,6 +30,7 @@ class AppContext:
     issuer: TokenIssuer
     discovery: bytes
     upstreams: Upstreams
+    ledger: Ledger | None = None  # the transparency log; None: off
 
 
 def context_of(request: Request) -> AppContext:

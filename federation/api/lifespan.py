@@ -1,5 +1,6 @@
-"""The server's own background work: scheduled key rotation; and, at shutdown, the
-last audit rows written and the issuing port's connections closed.
+"""The server's own background work: scheduled key rotation and the transparency log's
+checkpoints (``federation.ledger``); and, at shutdown, the last audit rows written and
+the issuing port's connections closed.
 
 Every replica runs the schedule; the key store's lock and the "is one due?" decision
 taken under it make exactly one of them publish each successor key.
@@ -10,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from federation.api.witnessing import witness_forever
 from federation.issuing.pipeline import TokenIssuer
 from federation.keys import Keyring
+from federation.ledger import Ledger, sign_forever
 
 log = logging.getLogger("federation.rotation")
 
@@ -39,17 +42,27 @@ async def rotate_forever(keyring: Keyring, period: timedelta, interval: float) -
 
 
 def server_lifespan(
-    keyring: Keyring, period: timedelta, interval: float, *, issuer: TokenIssuer
+    keyring: Keyring,
+    period: timedelta,
+    interval: float,
+    *,
+    issuer: TokenIssuer,
+    ledger: Ledger | None = None,
+    witnesses: Sequence[tuple[str, str]] = (),
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if period > timedelta(0):
-            task = asyncio.create_task(rotate_forever(keyring, period, interval))
+            tasks.append(asyncio.create_task(rotate_forever(keyring, period, interval)))
+        if ledger is not None:
+            tasks.append(asyncio.create_task(sign_forever(ledger)))
+            if witnesses:
+                tasks.append(asyncio.create_task(witness_forever(ledger, witnesses)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

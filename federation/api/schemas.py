@@ -46,7 +46,7 @@ Audience = Annotated[
     str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)
 ]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s:%/]+@[^@\s:%/]+$", max_length=320)]
-ScopeName = Literal["federate", "runs:write", "admin"]
+ScopeName = Literal["federate", "runs:write", "audit", "admin"]
 Algorithm = Literal["ES256", "RS256"]
 
 

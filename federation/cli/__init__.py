@@ -8,7 +8,17 @@ import sys
 import click
 
 from federation import __version__
-from federation.cli import admin, console_sessions, exchange, federate, keys, policy, server, tools
+from federation.cli import (
+    admin,
+    console_sessions,
+    exchange,
+    federate,
+    keys,
+    log,
+    policy,
+    server,
+    tools,
+)
 from federation.cli.common import Cli, cli_message
 from federation.cli.pipes import closed_pipes_ignored
 from federation.cli.sections import SectionedGroup, show_environment_variables
@@ -54,6 +64,7 @@ for command in (
     *keys.COMMANDS,
     *exchange.COMMANDS,
     *tools.COMMANDS,
+    *log.COMMANDS,
     *policy.COMMANDS,
 ):
     cli.add_command(command)

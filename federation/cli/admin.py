@@ -120,7 +120,7 @@ def api_keys() -> None:
     "--scope",
     "scopes",
     multiple=True,
-    type=click.Choice(["federate", "runs:write", "admin"]),
+    type=click.Choice(["federate", "runs:write", "audit", "admin"]),
     help="Repeatable; default federate.",
 )
 @click.option(

@@ -116,12 +116,74 @@ def keys_new_kek() -> None:
     )
 
 
+@keys.command("log-keys")
+@OUTPUT
+def keys_log_keys(output: str) -> None:
+    """The transparency log's live note keys, newest first (reads the key store)."""
+    from federation.server.runtime import opened_log_keys
+    from federation.settings import load_settings
+
+    settings = load_settings()
+    with opened_log_keys(settings) as store:
+        rows = [_log_key_row(settings.checkpoint_origin, key) for key in store.load()]
+    if output == "json":
+        emit_json({"items": rows})
+    else:
+        emit_table(rows, ("number", "verifier_key"))
+
+
+@keys.command("rotate-log-key")
+def keys_rotate_log_key() -> None:
+    """Make a new transparency log key. Restart the servers: checkpoints are then
+    signed by both keys until the old one is retired, so monitors can move their pin."""
+    from federation.clock import SystemClock
+    from federation.server.runtime import opened_log_keys
+    from federation.settings import load_settings
+
+    settings = load_settings()
+    with opened_log_keys(settings) as store:
+        created = store.create(SystemClock().now())
+    row = _log_key_row(settings.checkpoint_origin, created)
+    click.echo(f"log key {row['number']}: {row['verifier_key']}")
+    click.echo(
+        "federation: restart the servers; retire the old key (`federation keys "
+        "retire-log-key N`) once every monitor and verifier pins the new one",
+        err=True,
+    )
+
+
+@keys.command("retire-log-key")
+@click.argument("number", type=int)
+def keys_retire_log_key(number: int) -> None:
+    """Destroy log key NUMBER's private key: it never signs again (restart the servers).
+    The last live key cannot be retired: rotate first."""
+    from federation.clock import SystemClock
+    from federation.server.runtime import opened_log_keys
+    from federation.settings import load_settings
+
+    settings = load_settings()
+    with opened_log_keys(settings) as store:
+        live = [key.number for key in store.load()]
+        if number in live and len(live) == 1:
+            raise click.ClickException(
+                f"log key {number} is the only live one; make its successor first "
+                "(`federation keys rotate-log-key`)"
+            )
+        store.retire(number, SystemClock().now())
+    click.echo(f"log key {number}: retired; restart the servers")
+
+
+def _log_key_row(origin: str, key: Any) -> dict[str, Any]:
+    return {"number": key.number, "verifier_key": key.signer(origin).verifier.verifier_key}
+
+
 @click.command()
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write .well-known/openid-configuration and .well-known/jwks.json under this directory.",
+    help="Write .well-known/openid-configuration, .well-known/jwks.json and the "
+    "transparency log (log/checkpoint, log/tile/...) under this directory.",
 )
 @click.option(
     "--gcp-jwks",
@@ -129,7 +191,8 @@ def keys_new_kek() -> None:
     help="Write the JWKS to upload to a GCP workload identity provider (--jwk-json-path).",
 )
 def publish(out_dir: Path | None, gcp_jwks: Path | None) -> None:
-    """Write the discovery and JWKS documents for static hosting of a private issuer.
+    """Write the discovery and JWKS documents for static hosting of a private issuer,
+    and the transparency log's checkpoint and tiles under DIR/log/.
 
     Reads the key store directly (the same settings as `serve`). Run it again after
     every rotation, and at least once per key lead time, so that the published JWKS
@@ -143,8 +206,18 @@ def publish(out_dir: Path | None, gcp_jwks: Path | None) -> None:
 
     settings = load_settings()
     keyring = _local_keyring(settings)
-    for path in write_static(out_dir, settings, keyring) if out_dir is not None else []:
-        click.echo(f"wrote {path}", err=True)
+    if out_dir is not None:
+        log_key = None
+        if settings.transparency_log:
+            from federation.clock import SystemClock
+            from federation.server.publishing import write_log
+
+            log_key, files = write_log(out_dir, settings, SystemClock())
+            click.echo(
+                f"wrote the transparency log: {len(files)} files under {out_dir / 'log'}", err=True
+            )
+        for path in write_static(out_dir, settings, keyring, log_key):
+            click.echo(f"wrote {path}", err=True)
     if gcp_jwks is not None:
         write_gcp_jwks(gcp_jwks, keyring)
         click.echo(f"wrote {gcp_jwks}", err=True)

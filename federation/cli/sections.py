@@ -15,7 +15,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Manage the issuer",
         ("whoami", "principals", "api-keys", "runs", "tokens", "keys", "console-sessions"),
     ),
-    ("Issue and check tokens", ("issue-token", "decode", "verify")),
+    ("Issue and check tokens", ("issue-token", "decode", "verify", "log")),
     (
         "Exchange for cloud credentials",
         (

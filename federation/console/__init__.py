@@ -1,5 +1,5 @@
-"""The web console at ``/console``: API keys, runs, signing keys, issued tokens and a
-dry run of a token, server-rendered, signed in with an API key.
+"""The web console at ``/console``: API keys, runs, signing keys, issued tokens, a dry
+run of a token and the transparency log, server-rendered, signed in with an API key.
 
 The console is a separate application mounted into the API's: it answers nothing on the
 API's paths and adds nothing to the token path. Everything it shows or changes goes
@@ -19,7 +19,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from federation.console import api_keys, runs, sign_in, signing_keys, tokens, try_it
+from federation.clock import Clock, SystemClock
+from federation.console import (
+    api_keys,
+    runs,
+    sign_in,
+    signing_keys,
+    tokens,
+    transparency,
+    try_it,
+)
 from federation.console.headers import SecurityHeadersMiddleware
 from federation.console.sessions import COOKIE_PATH, SessionCodec, SessionStore
 from federation.console.web import Console, console_of, render, session_of, templates
@@ -45,10 +54,16 @@ async def home(request: Request) -> Response:
 
 
 def console_app(
-    api_app: ASGIApp, *, secret: bytes, issuer: str, sessions: SessionStore
+    api_app: ASGIApp,
+    *,
+    secret: bytes,
+    issuer: str,
+    sessions: SessionStore,
+    clock: Clock | None = None,
 ) -> Starlette:
     """The console, calling ``api_app`` (the whole application) in process, keeping its
-    sessions in ``sessions`` (the server's record, checked on every request)."""
+    sessions in ``sessions`` (the server's record, checked on every request), reading
+    the time from ``clock`` (default: the system's)."""
     routes = [
         Route("/", home),
         Route("/sign-in", sign_in.sign_in_form, methods=["GET"]),
@@ -66,6 +81,8 @@ def console_app(
         Route("/signing-keys/rotate", signing_keys.rotate, methods=["POST"]),
         Route("/tokens", tokens.list_tokens, methods=["GET"]),
         Route("/try", try_it.try_it, methods=["GET"]),
+        Route("/log", transparency.show_log, methods=["GET"]),
+        Route("/log", transparency.prove_token, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
@@ -80,5 +97,6 @@ def console_app(
         templates=templates(),
         # NOTE: a public issuer is https; its console cookies must never travel in clear.
         secure_cookies=issuer.startswith("https://"),
+        clock=clock or SystemClock(),
     )
     return app

@@ -40,6 +40,13 @@ class ConsoleApi:
     async def delete(self, path: str) -> Any:
         return await self._answer(await self._http.delete(path))
 
+    async def text(self, path: str) -> str:
+        """A plain-text answer as it came (the log's checkpoint, a signed note)."""
+        response = await self._http.get(path)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response.text
+
     async def whoami(self) -> dict[str, Any]:
         answer: dict[str, Any] = await self.get("/api/v1/whoami")
         return answer

@@ -12,7 +12,7 @@ from federation.console.web import View, page, redirect
 from federation.errors import FederationError, ResourceNotFound
 
 EXPIRIES = (("1d", "1 day"), ("30d", "30 days"), ("90d", "90 days"), ("never", "Never"))
-SCOPES = ("federate", "runs:write", "admin")
+SCOPES = ("federate", "runs:write", "audit", "admin")
 LIST_LIMIT = 100
 DEFAULT_FORM = {
     "name": "",

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
 
+from federation.clock import Clock
 from federation.console.api_client import ConsoleApi
 from federation.console.sessions import (
     COOKIE_PATH,
@@ -79,6 +80,7 @@ class Console:
     sessions: SessionStore
     templates: jinja2.Environment
     secure_cookies: bool
+    clock: Clock  # what the console reads the time with (when it fetched a log's head)
 
 
 @dataclass

@@ -71,6 +71,8 @@ from federation.registry.runs import run_not_found
 from federation.settings import Settings
 from federation.store.issuing import AuditEntry, GroupCommit, IssueStore
 from federation.store.issuing.group_commit import KeyStops
+from federation.store.issuing.port import LoggedToken
+from federation.transparency.entries import LogEntry, token_sha256
 
 # A stop of a signing key refuses the rows of the tokens it signed that are recorded
 # after it, and also when its time lies up to this far after their signing: the most
@@ -180,6 +182,7 @@ class TokenIssuer:
         on_signed: Callable[[str, str], None] | None = None,
         limits: Limits | None = None,
         key_stops: KeyStops | None = None,
+        transparency_log: bool = False,
     ) -> None:
         self.store = store
         self.minter = minter
@@ -188,6 +191,7 @@ class TokenIssuer:
         self.require_workload_token = require_workload_token
         self.on_signed = on_signed  # told (alg, audience) of every issued token: metrics
         self.limits = limits or Limits.off()
+        self.transparency_log = transparency_log  # every token's entry appended with its row
         # key_stops: the stops of keys kept outside the database (the file key store)
         self.audit = GroupCommit(store, _ended_meanwhile, key_stops)
         self._reloads = 0  # keyring reloads started after a stopped key (see _reloaded)
@@ -214,6 +218,7 @@ class TokenIssuer:
             on_signed=on_signed,
             limits=limits,
             key_stops=recording_stops(keyring.store),
+            transparency_log=settings.transparency_log,
         )
 
     @property
@@ -265,7 +270,13 @@ class TokenIssuer:
         return issued
 
     def _entry(self, caller: Caller, issued: IssuedToken, request: IssueRequest) -> AuditEntry:
-        return audit_entry(caller, issued, request, stopped_by=self.clock.now() + STOP_LEEWAY)
+        return audit_entry(
+            caller,
+            issued,
+            request,
+            stopped_by=self.clock.now() + STOP_LEEWAY,
+            logged=self.transparency_log,
+        )
 
     async def _signed_again(
         self, caller: Caller, request: IssueRequest, prepared: Prepared, stopped: str
@@ -408,9 +419,11 @@ def audit_entry(
     request: IssueRequest,
     *,
     stopped_by: datetime | None = None,
+    logged: bool = False,
 ) -> AuditEntry:
     """The audit row of an issued token, by column (``stopped_by``: see
-    :class:`~federation.store.issuing.AuditEntry`)."""
+    :class:`~federation.store.issuing.AuditEntry`), with its transparency log entry
+    when ``logged``."""
     claims = issued.claims
     return AuditEntry(
         {
@@ -428,7 +441,29 @@ def audit_entry(
             "trace_id": request.trace_id,
         },
         stopped_by=stopped_by,
+        logged=log_entry(caller, issued) if logged else None,
     )
+
+
+def log_entry(caller: Caller, issued: IssuedToken) -> LoggedToken:
+    """The transparency log's entry of an issued token (never the token, no email)."""
+    claims = issued.claims
+    digest = token_sha256(issued.token)
+    entry = LogEntry(
+        jti=claims.jti,
+        iss=claims.issuer,
+        sub=claims.subject,
+        aud=claims.audience,
+        iat=claims.issued_at,
+        exp=claims.expires_at,
+        kid=issued.kid,
+        alg=issued.alg,
+        run_id=claims.run_id,
+        principal=caller.principal_uid,
+        team=claims.team,
+        token_sha256=digest,
+    )
+    return LoggedToken(entry.encode(), digest)
 
 
 def _ended_meanwhile(run_id: str, state: str) -> FederationError:

@@ -36,6 +36,7 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 class Scope(StrEnum):
     FEDERATE = "federate"
     RUNS_WRITE = "runs:write"
+    AUDIT = "audit"  # read the transparency log
     ADMIN = "admin"
 
 

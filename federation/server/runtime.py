@@ -6,6 +6,8 @@ This is where I/O happens at start-up (``init`` and ``serve``), and nowhere else
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from federation.console.secret import console_secret
 from federation.keys import FileKeyStore, KeyRecord, Keyring, KeyStore
 from federation.keys.database import DatabaseKeyStore
 from federation.keys.kek import KeyEncryptionKey
+from federation.keys.log_keys import LogKeyMaterial, LogKeyStore, ensure, log_key_store
 from federation.keys.sealed import SealedMaterial
 from federation.observability import logs, metrics_files
 from federation.observability.metrics import Metrics
@@ -65,10 +68,28 @@ def key_store(settings: Settings, store: Store | None) -> KeyStore:
     )
 
 
+def log_verifier_key(settings: Settings, keys: list[LogKeyMaterial]) -> str:
+    """The note verifier key of the newest of ``keys``, as the discovery document
+    names it and auditors pin it."""
+    return keys[0].signer(settings.checkpoint_origin).verifier.verifier_key
+
+
+@contextmanager
+def opened_log_keys(settings: Settings) -> Iterator[LogKeyStore]:
+    """The transparency log's key store on the configured database, for the CLI."""
+    store = Store.from_url(settings.database_url, create=False)
+    try:
+        store.check_schema()
+        yield log_key_store(settings, store)
+    finally:
+        store.dispose()
+
+
 @dataclass
 class InitReport:
     revision: str | None
     created_keys: list[KeyRecord] = field(default_factory=list)
+    log_keys: list[LogKeyMaterial] = field(default_factory=list)
     admin_key: str | None = None
     admin_key_file: Path | None = None
 
@@ -81,6 +102,8 @@ def initialize(settings: Settings, clock: Clock, *, reset_admin_key: bool = Fals
         store.migrate()
         keyring = open_keyring(settings, clock, store)
         report = InitReport(revision=store.revision(), created_keys=keyring.ensure())
+        if settings.transparency_log:
+            report.log_keys = ensure(log_key_store(settings, store), clock.now())
         with store.session() as session:
             now = clock.now()
             if reset_admin_key:
@@ -105,6 +128,9 @@ def prepare(settings: Settings, clock: Clock) -> tuple[Store, Keyring]:
     store.check_schema()
     keyring = open_keyring(settings, clock, store)
     keyring.ensure()
+    if settings.transparency_log:
+        # NOTE: made once here, before the workers would each make one
+        ensure(log_key_store(settings, store), clock.now())
     if settings.console:
         console_secret(settings)  # made once here, before the workers read it
     return store, keyring

@@ -24,15 +24,17 @@ def serve(
     certificate: Path | None = None,
     private_key: Path | None = None,
     timeout: float = 10.0,
+    lifespan: bool = False,
 ) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 (``port`` 0: any free one) until the block ends; yields
-    its base URL (https when a certificate and key are given).
+    its base URL (https when a certificate and key are given). ``lifespan``: run the
+    application's start-up and shut-down (its background work) too.
     :class:`~federation.errors.PortUnavailable` when something listens on ``port``."""
     # NOTE: bound here, not by uvicorn, whose failure would be a log line and a thread
     # that exits; the socket shares the port with no other listener
     listening = ports.listen("127.0.0.1", port)
     try:
-        with _serving(app, listening, certificate, private_key, timeout) as url:
+        with _serving(app, listening, certificate, private_key, timeout, lifespan) as url:
             yield url
     finally:
         listening.close()
@@ -45,13 +47,14 @@ def _serving(
     certificate: Path | None,
     private_key: Path | None,
     timeout: float,
+    lifespan: bool,
 ) -> Iterator[str]:
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=listening.getsockname()[1],
         log_level="warning",
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         timeout_graceful_shutdown=2,
         ssl_certfile=str(certificate) if certificate else None,
         ssl_keyfile=str(private_key) if private_key else None,

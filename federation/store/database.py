@@ -32,6 +32,10 @@ class StoreSession(Session):
     def commit(self) -> None:
         deadlines.refuse_if_abandoned()
         lock: WriteLock = self.info["write_lock"]
+        # NOTE: written first, the lock then: a session whose first write came at commit
+        # would otherwise wait for SQLite's lock while holding ours, which another
+        # writer holding SQLite's lock waits for (both gave up after busy_timeout)
+        self.flush()
         with lock.held():
             super().commit()
 

@@ -132,6 +132,8 @@ class IssuedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     api_key_id: Mapped[str] = mapped_column(String(32))
     trace_id: Mapped[str | None] = mapped_column(String(64))
+    # the index of the token's transparency log entry (None: logged with the log off)
+    log_idx: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SigningKey(Base):
@@ -168,3 +170,66 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LogHead(Base):
+    """The transparency log's head: one row (``id`` 1), the tree's size and its right
+    edge (the hashes of its largest complete subtrees, concatenated, left to right:
+    ``federation.transparency.Frontier``). Every append locks it, so entries get
+    consecutive indexes across replicas, one batch at a time."""
+
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    edge: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogEntryRow(Base):
+    """One entry of the transparency log: its index, its canonical bytes and leaf hash,
+    and the SHA-256 of the token it records, by which it is found (by ``jti`` through
+    the token's audit row, whose ``log_idx`` is this index)."""
+
+    __tablename__ = "log_entries"
+
+    idx: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=False)
+    token_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogHash(Base):
+    """The hash of a complete subtree at a tile level (8, 16, ...: the hashes of the
+    tiles above level 0, whose hashes are the entries' leaf hashes)."""
+
+    __tablename__ = "log_hashes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """A signed checkpoint of the log: its size, root and signed note."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(String(8192))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LogKey(Base):
+    """The log's Ed25519 note key, kept in the database (the ``database`` and ``aws-kms``
+    key stores): its name, public key and private key sealed with the key-encryption key.
+    The newest live row signs."""
+
+    __tablename__ = "log_keys"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,6 +10,8 @@ No I/O: the formats and the proofs only, in the standards existing tools read.
   bundle paths, tile contents, which tiles are full.
 - :mod:`~federation.transparency.notes`: C2SP ``signed-note`` with Ed25519 note keys.
 - :mod:`~federation.transparency.checkpoints`: C2SP ``tlog-checkpoint`` tree heads.
+- :mod:`~federation.transparency.cosignatures`: C2SP ``tlog-cosignature`` v1, a
+  witness's timestamped Ed25519 cosignature on a checkpoint.
 
 Every check that fails raises :class:`~federation.errors.LogVerificationFailed`.
 """
@@ -17,6 +19,13 @@ Every check that fails raises :class:`~federation.errors.LogVerificationFailed`.
 from __future__ import annotations
 
 from federation.transparency.checkpoints import Checkpoint, open_checkpoint, sign_checkpoint
+from federation.transparency.cosignatures import (
+    Cosignature,
+    Ed25519CosignatureSigner,
+    Ed25519CosignatureVerifier,
+    parse_witness_key,
+    require_cosignature,
+)
 from federation.transparency.entries import LogEntry, token_sha256
 from federation.transparency.merkle import (
     EMPTY_ROOT,
@@ -65,6 +74,9 @@ __all__ = [
     "EMPTY_ROOT",
     "TILE_WIDTH",
     "Checkpoint",
+    "Cosignature",
+    "Ed25519CosignatureSigner",
+    "Ed25519CosignatureVerifier",
     "Ed25519NoteSigner",
     "Ed25519NoteVerifier",
     "EntryBundle",
@@ -93,6 +105,8 @@ __all__ = [
     "open_note",
     "parse_path",
     "parse_verifier_key",
+    "parse_witness_key",
+    "require_cosignature",
     "root_hash",
     "sign_checkpoint",
     "sign_note",

@@ -129,15 +129,20 @@ class Frontier:
         """The right edge of the tree of ``size`` leaves, read from ``reader``."""
         return cls(size, reader.read_hashes(_subtrees(0, size)))
 
-    def append(self, leaf: bytes) -> None:
-        """Adds a leaf hash, merging the subtrees it completes."""
+    def append(self, leaf: bytes) -> list[bytes]:
+        """Adds a leaf hash, merging the subtrees it completes. Answers the hashes of the
+        complete subtrees that end with the new leaf, by level: the leaf's own first,
+        then its parent's when the leaf completes a pair, and so on (what a log stores)."""
         _check_hash(leaf, "leaf hash")
         self.hashes.append(leaf)
         self.size += 1
+        completed = [leaf]
         merges = (self.size & -self.size).bit_length() - 1  # trailing zeros of the size
         for _ in range(merges):
             right = self.hashes.pop()
             self.hashes[-1] = node_hash(self.hashes[-1], right)
+            completed.append(self.hashes[-1])
+        return completed
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Appends each leaf hash in turn."""

@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -84,10 +84,12 @@ def key_id(name: str, signature_type: int, public_key: bytes) -> int:
 
 @dataclass(frozen=True)
 class Ed25519NoteVerifier:
-    """The public half of an Ed25519 note key."""
+    """The public half of an Ed25519 note key (signature type ``0x01``; a subclass
+    names another type that signs with Ed25519, such as cosignatures)."""
 
     name: str
     public_key: bytes
+    signature_type: ClassVar[int] = ED25519
 
     def __post_init__(self) -> None:
         check_key_name(self.name)
@@ -96,13 +98,13 @@ class Ed25519NoteVerifier:
 
     @property
     def key_id(self) -> int:
-        return key_id(self.name, ED25519, self.public_key)
+        return key_id(self.name, self.signature_type, self.public_key)
 
     @property
     def verifier_key(self) -> str:
-        """``<name>+<key ID>+<base64(0x01 || public key)>``: what verifiers pin."""
-        encoded = base64.b64encode(bytes([ED25519]) + self.public_key).decode("ascii")
-        return f"{self.name}+{self.key_id:08x}+{encoded}"
+        """``<name>+<key ID>+<base64(type || public key)>``: what verifiers pin."""
+        encoded = base64.b64encode(bytes([self.signature_type]) + self.public_key)
+        return f"{self.name}+{self.key_id:08x}+{encoded.decode('ascii')}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
@@ -132,10 +134,12 @@ def parse_verifier_key(text: str) -> Ed25519NoteVerifier:
 class Ed25519NoteSigner:
     """An Ed25519 note key held in this process."""
 
+    verifier_type: ClassVar[type[Ed25519NoteVerifier]] = Ed25519NoteVerifier
+
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key
         public = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.verifier = Ed25519NoteVerifier(check_key_name(name), public)
+        self.verifier = self.verifier_type(check_key_name(name), public)
 
     @property
     def name(self) -> str:

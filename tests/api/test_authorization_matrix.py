@@ -90,6 +90,7 @@ class Row:
             .replace("{key_id}", setup.key_id)
             .replace("{kid}", setup.kid)
             .replace("{uid}", "u1")
+            .replace("{path}", "0/x999/000")
         )
 
 
@@ -199,6 +200,12 @@ MATRIX: Final = (
     Row("POST", "/api/v1/keys/{kid}/revoke", 200, ADMIN_ONLY),
     Row("GET", "/api/v1/tokens", 200, ADMIN_ONLY),
     Row("POST", "/api/v1/console-sessions/revoke", 200, ADMIN_ONLY),
+    # The transparency log: the audit scope or admin (no caller here holds audit). The
+    # tile is beyond any tree: an allowed caller gets past the checks to its 404.
+    Row("GET", "/log/checkpoint", 200, ADMIN_ONLY),
+    Row("GET", "/log/tile/{path}", 404, ADMIN_ONLY),
+    Row("GET", "/api/v1/log/inclusion", 400, ADMIN_ONLY),
+    Row("GET", "/api/v1/log/consistency", 400, ADMIN_ONLY),
     # Not in the OpenAPI document; admin with the default FEDERATION_METRICS.
     Row("GET", "/metrics", 200, ADMIN_ONLY, in_openapi=False),
 )

@@ -16,7 +16,15 @@ from benchmarks import stages, targets
 from benchmarks.load import Errors, LoadResult
 from benchmarks.machine import Machine
 from benchmarks.plan import full
-from benchmarks.results import Configuration, EndpointRun, Results, efficiency
+from benchmarks.results import (
+    AuditCheck,
+    Configuration,
+    EndpointRun,
+    LogCost,
+    LogSide,
+    Results,
+    efficiency,
+)
 from benchmarks.workers import Balance, ServerCpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +39,7 @@ TARGETS = {
     "in-process mint / raw ES256 signing (benchmarks.mint)": "≥ 0.80",
     "jwks.json / hello": "keep ≥ 0.90",
     "2 workers server CPU efficiency (req per CPU-s, 2w ÷ 1w)": "≥ 0.90, balanced",
+    "issue-token, log on / log off": "≥ 0.90",
 }
 POSTGRES_TARGETS = {name for name in TARGETS if "PostgreSQL" in name}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -69,10 +78,31 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
             assert run["cpu"]["seconds"] > 0, (endpoint, run["cpu"])
             assert run["requests_per_cpu_s"] > 0, endpoint
             assert len(run["cpu"]["balance"]["shares"]) == configuration["workers"], endpoint
-        assert runs["issue-token"]["audit"]["ok"] is True
+        logged = runs["issue-token"]["audit"]
+        assert logged["ok"] is True
+        assert logged["logged"] is True
+        assert logged["log_entries"] > 0  # as many as the rows, read with them: "ok"
         assert runs["issue-token"]["p99_to_hello"] > 0
         if one_worker:
             assert runs[MINIMAL]["ratio_to_hello"] > 0
+            # the issuer and the same issuer with its log off, in alternating slices
+            (cost,) = configuration["log_cost"]
+            assert cost["connections"] == 16
+            assert cost["ratio"] > 0
+            assert cost["cpu_ratio"] > 0
+            for side, logged_too in ((cost["on"], True), (cost["off"], False)):
+                assert side["logged"] is logged_too
+                assert len(side["slices"]) == 2
+                assert side["requests"] == sum(run["requests"] for run in side["slices"]) > 0
+                assert side["errors"] == 0
+                assert side["cpu_seconds"] > 0
+                assert side["audit"]["ok"] is True
+                assert side["audit"]["logged"] is logged_too
+            assert cost["on"]["audit"]["log_entries"] > 0
+            assert cost["off"]["audit"]["log_entries"] == 0
+            assert cost["off"]["audit"]["after"] >= cost["off"]["requests"]
+        else:
+            assert configuration["log_cost"] == []
         assert configuration["deleted_key"]["ok"] is True
     assert results["checks"] == {"audit": True, "deleted_key": True}
     assert {(e["endpoint"], e["connections"]) for e in results["efficiency"]} == {
@@ -108,6 +138,10 @@ def test_smoke_run_writes_checked_results(tmp_path: Path) -> None:
             assert f" | {threshold} | " in text
     assert "## Ratios to hello" in markdown
     assert "| configuration | connections | minimal | issue-token | jwks | discovery |" in markdown
+    assert "## The transparency log: issue-token, log on / log off, 1 worker" in markdown
+    assert "| sqlite | 16 | 2 | " in markdown
+    assert "issue-token, log on / log off (req/s): sqlite 16 conns " in done.stdout
+    assert "sqlite 16 conns" in judged["issue-token, log on / log off"]["detail"]
     assert "the minimal issuer " in judged[next(iter(TARGETS))]["detail"]
     assert "## 2 workers: server CPU efficiency" in markdown
     assert "## Where issue-token's time goes (in process, one core)" in markdown
@@ -156,6 +190,18 @@ def _run(
     )
 
 
+def _log_cost(connections: int, on_rps: float, off_rps: float) -> LogCost:
+    """A log on / log off comparison of four one-second slices a side."""
+
+    def side(logged: bool, rps: float) -> LogSide:
+        audit = AuditCheck(0, 0, 0, 0, connections, 0, logged, ok=True)
+        slices = [_run("issue-token", connections, rps=rps, p99_ms=8, per_cpu_s=1).load] * 4
+        return LogSide(logged, slices, int(rps * 4), 4.0, rps, 2.0, rps * 2, 0, audit)
+
+    on, off = side(True, on_rps), side(False, off_rps)
+    return LogCost(connections, on, off, round(on_rps / off_rps, 3), round(on_rps / off_rps, 3))
+
+
 def _configuration(database: str, workers: int, issue_rps: float) -> Configuration:
     """hello at 10,000/s (p99 4 ms) and 8,000 per CPU-s; jwks at hello's rate; issue-token
     at ``issue_rps``, p99 8 ms, 2,000 per CPU-s with one worker and 1,900 with two, and
@@ -193,6 +239,9 @@ def test_targets_are_judged_on_their_worst_point() -> None:
     configurations[2].runs[4] = _run(  # PostgreSQL, 1 worker, issue-token at 64 connections
         "issue-token", 64, rps=3400, p99_ms=20, per_cpu_s=2000, hello=(10000.0, 4.0)
     )
+    # the log on / off: SQLite 0.95 at both counts; PostgreSQL 0.88 at 16, 0.97 at 64
+    configurations[0].log_cost = [_log_cost(16, 6000, 6300), _log_cost(64, 6000, 6300)]
+    configurations[2].log_cost = [_log_cost(16, 3000, 3400), _log_cost(64, 3400, 3500)]
     results = Results(machine=machine, plan=full(), mint=None, configurations=configurations)
     results.efficiency = efficiency(configurations)
     judged = {t.name: t for t in targets.evaluate(results)}
@@ -218,4 +267,12 @@ def test_targets_are_judged_on_their_worst_point() -> None:
         ("sqlite 64 conns, unbalanced", False),
         ("postgresql 16 conns", True),
         ("postgresql 64 conns, unbalanced", False),
+    ]
+    logged = judged["issue-token, log on / log off"]
+    assert (logged.value, logged.status) == (0.882, "missed")
+    assert [(p.label, p.value, p.met) for p in logged.points] == [
+        ("sqlite 16 conns", 0.952, True),
+        ("sqlite 64 conns", 0.952, True),
+        ("postgresql 16 conns", 0.882, False),
+        ("postgresql 64 conns", 0.971, True),
     ]

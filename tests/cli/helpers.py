@@ -18,9 +18,15 @@ from typing import Any
 
 import httpx
 import jwt
-from click.testing import CliRunner
 
-from tests.support import Agent, LiveServer, federation_command, free_port, issuer_env
+from tests.support import (
+    Agent,
+    LiveServer,
+    federation_command,
+    free_port,
+    issuer_env,
+)
+from tests.support import invoke_main as invoke_main  # NOTE: where the suites import it
 
 
 def unique(prefix: str) -> str:
@@ -99,50 +105,6 @@ def issue_over_http(server: LiveServer, agent: Agent, **body: Any) -> dict[str, 
     return dict(response.json())
 
 
-# What a run's environment sets for the CLI; `invoke_main` clears the test's own.
-RUN_VARIABLES = ("FEDERATION_", "WARP_", "OZ_", "GOOGLE_EXTERNAL_ACCOUNT_")
-
-
-def invoke_main(
-    *args: str, env: Mapping[str, str], cwd: Path | None = None, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The entry point's ``main`` in this process (quicker than ``run_federation``),
-    with ``env`` as the only variables of :data:`RUN_VARIABLES`, in ``cwd``, reading
-    ``input`` on stdin; its exit code and output in the shape ``run_federation``
-    returns, for ``assert_error_line``. The environment, the working directory and the
-    standard streams are restored after, whatever happens."""
-    from federation.cli import main
-
-    before = dict(os.environ)
-    cleared: dict[str, str | None] = {
-        name: None for name in os.environ if name.startswith(RUN_VARIABLES)
-    }
-    directory = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
-    with (
-        directory,
-        CliRunner().isolation(input=input, env={**cleared, **env}) as (stdout, stderr, _),
-    ):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
-    # NOTE: a process would take its changes to the environment with it; in this
-    # process they would reach the next test, so a command that makes any fails here.
-    changed = sorted(
-        name
-        for name in before.keys() | os.environ.keys()
-        if before.get(name) != os.environ.get(name)
-    )
-    if changed:
-        os.environ.clear()
-        os.environ.update(before)
-        raise AssertionError(f"`federation {' '.join(args)}` changed os.environ: {changed}")
-    return subprocess.CompletedProcess(
-        ["federation", *args], code, stdout.getvalue().decode(), stderr.getvalue().decode()
-    )
-
-
 def invoke_cli(
     server: LiveServer, *args: str, env: Mapping[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -184,7 +146,7 @@ def serve_home(home: Path, env: Mapping[str, str]) -> Iterator[LiveServer]:
         keyring = open_keyring(settings, clock, store)
         keyring.load()
         app = create_app(settings, store=store, keyring=keyring, clock=clock)
-        with serve(app, port=int(env["FEDERATION_PORT"])) as url:
+        with serve(app, port=int(env["FEDERATION_PORT"]), lifespan=True) as url:
             assert url == env["FEDERATION_URL"]
             admin_key = settings.admin_key_file.read_text().strip()
             yield LiveServer(url=url, env=dict(env), admin_key=admin_key, home=home, log=home)

@@ -5,10 +5,13 @@ log, its report read back."""
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,29 @@ GOPATH = Path("/usr/share/gocode")
 SOURCE = Path(__file__).resolve().parent / "goverify"
 BUILD_DEADLINE = 300  # seconds; a cold build takes a few on a busy machine
 RUN_DEADLINE = 120
+
+
+def cached_build() -> Path:
+    """The verifier, built once per version of its source (and of Go) for every test
+    process and run of this machine: a build under a lock in the temporary directory,
+    keyed by the hash of ``main.go`` and ``go version``; a cold build costs tens of
+    seconds of CPU, which each xdist worker would otherwise pay again."""
+    go = shutil.which("go")
+    version = ""
+    if go is not None:
+        version = subprocess.run(
+            [go, "version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    key = hashlib.sha256((SOURCE / "main.go").read_bytes() + version.encode()).hexdigest()[:16]
+    home = Path(tempfile.gettempdir()) / f"federation-goverify-{os.getuid()}" / key
+    home.mkdir(parents=True, exist_ok=True)
+    binary = home / "goverify"
+    with open(home / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # NOTE: one build; the other workers wait for it
+        if not binary.is_file():
+            built = build(home)
+            assert built == binary
+    return binary
 
 
 def build(into: Path) -> Path:

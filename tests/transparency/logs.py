@@ -123,3 +123,27 @@ class DirectoryTiles:
         if path not in self._cache:
             self._cache[path] = (self.directory / path).read_bytes()
         return self._cache[path]
+
+
+# ---- tampering: what whoever holds the log's database does to its entries ----------
+
+TOKEN = 25  # the index of the entry of a token its holder keeps a proof for
+
+
+def rewrite(entries: list[bytes]) -> list[bytes]:
+    """Entry ``TOKEN`` now says another subject."""
+    changed = list(entries)
+    changed[TOKEN] = sample_entry(TOKEN, subject="repo:attacker/repo:ref:main").encode()
+    return changed
+
+
+def delete(entries: list[bytes]) -> list[bytes]:
+    """Entry ``TOKEN`` gone, and one more issued since, so that the size does not fall."""
+    return [*entries[:TOKEN], *entries[TOKEN + 1 :], sample_entry(len(entries)).encode()]
+
+
+def swap(entries: list[bytes]) -> list[bytes]:
+    """Entries 10 and ``TOKEN`` trade places."""
+    swapped = list(entries)
+    swapped[10], swapped[TOKEN] = swapped[TOKEN], swapped[10]
+    return swapped

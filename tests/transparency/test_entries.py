@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from typing import Any
 
 import pytest
 
 from federation.errors import InvalidRequest, LogVerificationFailed
 from federation.transparency import LogEntry, token_sha256
+from tests.transparency.logs import sample_entry
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 ENTRY = LogEntry(
@@ -114,3 +116,16 @@ def test_what_utf_8_cannot_hold_or_a_bundle_cannot_carry_is_refused() -> None:
         dataclasses.replace(ENTRY, sub="half a pair \ud800").encode()
     with pytest.raises(InvalidRequest, match="at most 65535 bytes"):
         dataclasses.replace(ENTRY, sub="x" * 70_000).encode()
+
+
+def test_the_encoding_is_json_dumps_canonical_form_for_every_code_point() -> None:
+    """The entry's bytes are what ``json.dumps`` writes with sorted keys, no whitespace
+    and no ASCII escaping, for every code point a string can hold (a few thousand per
+    entry), so that the documented form and the bytes never part."""
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(points), 4096):
+        text = "".join(points[start : start + 4096])
+        entry = sample_entry(1, subject=text)
+        fields = {name: getattr(entry, name) for name in sorted(entry.__dataclass_fields__)}
+        expected = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        assert entry.encode() == expected.encode("utf-8")

@@ -21,30 +21,18 @@ from federation.transparency import (
     sign_checkpoint,
     tree_hash,
 )
-from tests.transparency.logs import ORIGIN, log_key, sample_entries, sample_entry
+from tests.transparency.logs import (
+    ORIGIN,
+    TOKEN,
+    delete,
+    log_key,
+    rewrite,
+    sample_entries,
+    swap,
+)
 
 KEY = log_key()
 SEEN = 40  # the size of the checkpoint a monitor saw before the tampering
-TOKEN = 25  # the index of the entry of a token its holder keeps a proof for
-
-
-def rewrite(entries: list[bytes]) -> list[bytes]:
-    changed = list(entries)
-    changed[TOKEN] = sample_entry(TOKEN, subject="repo:attacker/repo:ref:main").encode()
-    return changed
-
-
-def delete(entries: list[bytes]) -> list[bytes]:
-    # One token fewer; one more issued since, so that the size does not go back.
-    return [*entries[:TOKEN], *entries[TOKEN + 1 :], sample_entry(len(entries)).encode()]
-
-
-def swap(entries: list[bytes]) -> list[bytes]:
-    swapped = list(entries)
-    swapped[10], swapped[TOKEN] = swapped[TOKEN], swapped[10]
-    return swapped
-
-
 TAMPERING: dict[str, Callable[[list[bytes]], list[bytes]]] = {
     "an entry rewritten": rewrite,
     "an entry deleted": delete,

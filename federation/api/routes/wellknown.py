@@ -14,8 +14,10 @@ from federation.settings import Settings
 router = APIRouter(tags=["discovery"])
 
 
-def discovery_document(settings: Settings) -> dict[str, object]:
-    return {
+def discovery_document(settings: Settings, log_key: str | None = None) -> dict[str, object]:
+    """The discovery document; with ``log_key`` (the transparency log's note verifier
+    key), where the log is and how its checkpoints are checked."""
+    document: dict[str, object] = {
         "issuer": settings.issuer,
         "jwks_uri": settings.jwks_uri,
         "response_types_supported": ["id_token"],
@@ -24,6 +26,13 @@ def discovery_document(settings: Settings) -> dict[str, object]:
         "claims_supported": list(CLAIMS_SUPPORTED),
         "scopes_supported": ["openid"],
     }
+    if log_key is not None:
+        document["transparency_log"] = {
+            "url": settings.log_url,
+            "origin": settings.checkpoint_origin,
+            "verifier_key": log_key,
+        }
+    return document
 
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"

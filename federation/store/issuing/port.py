@@ -87,9 +87,13 @@ AUDIT_COLUMNS = (
 
 
 def audit_insert(rows: int) -> Insert:
-    """One INSERT of ``rows`` audit rows; row ``i``'s values are bound as ``<column>_<i>``."""
+    """One INSERT of ``rows`` audit rows; row ``i``'s values are bound as ``<column>_<i>``
+    (``log_idx``: the index of the token's transparency log entry, set by the batch)."""
     return insert(AuditRow).values(
-        [{name: bindparam(f"{name}_{i}") for name in AUDIT_COLUMNS} for i in range(rows)]
+        [
+            {name: bindparam(f"{name}_{i}") for name in (*AUDIT_COLUMNS, "log_idx")}
+            for i in range(rows)
+        ]
     )
 
 
@@ -115,16 +119,27 @@ def key_stops_query(
     return statement.with_for_update(read=True) if share_lock else statement
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedToken:
+    """What the transparency log keeps of an issued token: its entry's canonical bytes
+    (``federation.transparency.LogEntry``) and the SHA-256 of the token (hex)."""
+
+    entry: bytes
+    token_sha256: str
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """The audit row of one issued token, by column; never the token itself.
 
     ``stopped_by``: a stop of the token's signing key (retired or revoked) at or before
     this time refuses the row (``None``: any stop does); a later stop is one set ahead,
-    which the keyring honours at its time."""
+    which the keyring honours at its time. ``logged``: the token's transparency log
+    entry, appended in the same transaction as the row (``None``: the log is off)."""
 
     values: Mapping[str, Any]
     stopped_by: datetime | None = None
+    logged: LoggedToken | None = None
 
     @property
     def run_id(self) -> str:

@@ -24,6 +24,7 @@ from federation.store.database import Store
 from federation.store.deadlines import POOL_CHECKOUT, STATEMENT_DEADLINE, libpq_parameters
 from federation.store.issuing.compiled import DirectStatement, translated
 from federation.store.issuing.group_commit import unavailable
+from federation.store.issuing.log_append import LogStatements
 from federation.store.issuing.port import (
     CALLER_QUERY,
     PRINCIPAL_QUERY,
@@ -85,6 +86,7 @@ class PostgresIssueStore:
         self._run = DirectStatement(RUN_QUERY, self._dialect)
         self._principal = DirectStatement(PRINCIPAL_QUERY, self._dialect)
         self._batch = BatchStatements(self._dialect, share_lock=True)
+        self._log = LogStatements(self._dialect, lock=True)
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -119,26 +121,44 @@ class PostgresIssueStore:
                 run_ids = list(dict.fromkeys(entry.run_id for entry in entries))
                 refused: dict[str, str] = {}
                 stopped: frozenset[str] = frozenset()
+                head: Any = None
                 if run_ids:
                     states, parameters = self._batch.states(run_ids)
                     stops, stop_parameters = self._batch.stops(
                         list(dict.fromkeys(entry.kid for entry in entries))
                     )
-                    # NOTE: the run states and the key stops in one round trip; the stops'
-                    # statement prepared (a batch signs with one or two keys: few texts)
+                    logging = any(entry.logged is not None for entry in entries)
+                    # NOTE: the run states, the key stops and (the log on) the log's head,
+                    # locked: one sequencer across replicas, in one round trip; the
+                    # stops' and head's statements prepared (few texts)
                     async with connection.pipeline():
                         found = await connection.execute(states.sql, parameters)
                         keys = await connection.execute(stops.sql, stop_parameters, prepare=True)
+                        if logging:
+                            log = self._log
+                            head_cursor = await connection.execute(
+                                log.head.sql, log.head_parameters(), prepare=True
+                            )
                     refused = refused_runs(run_ids, dict(await found.fetchall()))
                     stopped = self._batch.withdrawn(entries, stops, await keys.fetchall())
+                    head = await head_cursor.fetchone() if logging else None
                 kept = [
                     entry
                     for entry in entries
                     if entry.run_id not in refused and entry.jti not in stopped
                 ]
                 if kept:
-                    statement, parameters = self._batch.insert(kept)
-                    await connection.execute(statement.sql, parameters)
+                    if head is None:
+                        statement, parameters = self._batch.insert(kept, {})
+                        await connection.execute(statement.sql, parameters)
+                    else:
+                        change = self._log.appended(head, kept)
+                        statement, parameters = self._batch.insert(kept, change.indexes)
+                        # NOTE: the rows and the log's entries, hashes and head together
+                        writes = [(statement.sql, parameters), *self._log.writes(change)]
+                        async with connection.pipeline():
+                            for sql, values in writes:
+                                await connection.execute(sql, values)
                 touch = self._batch.touch
                 for key_seq, now in touches.items():
                     await connection.execute(

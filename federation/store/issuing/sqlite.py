@@ -31,6 +31,7 @@ from federation.store.database import Store, database_path
 from federation.store.deadlines import STATEMENT_DEADLINE
 from federation.store.issuing.compiled import DirectStatement, translated
 from federation.store.issuing.group_commit import unavailable
+from federation.store.issuing.log_append import LogStatements
 from federation.store.issuing.port import (
     AUDIT_COLUMNS,
     CALLER_QUERY,
@@ -85,13 +86,18 @@ class BatchStatements:
         """The jtis of ``entries`` whose key the rows of :meth:`stops` say is stopped."""
         return withdrawn(entries, stops_of([statement.row(row) for row in rows]))
 
-    def insert(self, entries: Sequence[AuditEntry]) -> tuple[DirectStatement, Any]:
+    def insert(
+        self, entries: Sequence[AuditEntry], indexes: Mapping[str, int]
+    ) -> tuple[DirectStatement, Any]:
+        """The audit rows of ``entries``, each with its log entry's index (``indexes``,
+        by jti; none where the log is off)."""
         statement: DirectStatement = self._insert(len(entries))
-        values = {
-            f"{name}_{i}": entry.values[name]
-            for i, entry in enumerate(entries)
-            for name in AUDIT_COLUMNS
-        }
+        values: dict[str, Any] = {}
+        for i, entry in enumerate(entries):
+            row = entry.values
+            for name in AUDIT_COLUMNS:
+                values[f"{name}_{i}"] = row[name]
+            values[f"log_idx_{i}"] = indexes.get(entry.jti)
         return statement, statement.parameters(values)
 
 
@@ -139,6 +145,7 @@ class SqliteIssueStore:
         self._run = DirectStatement(RUN_QUERY, self._dialect)
         self._principal = DirectStatement(PRINCIPAL_QUERY, self._dialect)
         self._batch = BatchStatements(self._dialect, share_lock=False)
+        self._log = LogStatements(self._dialect, lock=False)
         self._reader: Any = None
         self._writer: Any = None
         self._thread: ThreadPoolExecutor | None = None
@@ -274,8 +281,15 @@ class SqliteIssueStore:
                 if entry.run_id not in refused and entry.jti not in stopped
             ]
             if kept:
-                statement, parameters = self._batch.insert(kept)
+                change = None
+                if any(entry.logged is not None for entry in kept):
+                    log = self._log
+                    cursor.execute(log.head.sql, log.head_parameters())
+                    change = log.appended(cursor.fetchone(), kept)
+                statement, parameters = self._batch.insert(kept, change.indexes if change else {})
                 cursor.execute(statement.sql, parameters)
+                for sql, values in self._log.writes(change) if change else ():
+                    cursor.execute(sql, values)
             touch = self._batch.touch
             for key_seq, now in touches.items():
                 cursor.execute(touch.sql, touch.parameters({"key_seq": key_seq, "now": now}))
