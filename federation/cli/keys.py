@@ -174,7 +174,7 @@ def keys_retire_log_key(number: int) -> None:
 
 
 def _log_key_row(origin: str, key: Any) -> dict[str, Any]:
-    return {"number": key.number, "verifier_key": key.signer(origin).verifier.verifier_key}
+    return {"number": key.number, "verifier_key": key.verifier_key(origin)}
 
 
 @click.command()

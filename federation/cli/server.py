@@ -29,9 +29,8 @@ def init(reset_admin_key: bool) -> None:
         where = record.location or key_location(settings)
         click.echo(f"signing key: created {record.alg} {record.kid} in {where}")
     if report.log_keys:
-        from federation.server.runtime import log_verifier_key
-
-        click.echo(f"transparency log: verifier key {log_verifier_key(settings, report.log_keys)}")
+        newest = report.log_keys[0].verifier_key(settings.checkpoint_origin)
+        click.echo(f"transparency log: verifier key {newest}")
     if report.admin_key is None:
         click.echo(
             f"admin key: already created (file {settings.admin_key_file}); it is not shown "

@@ -44,10 +44,13 @@ class LogKeyMaterial:
 
     number: int
     private_key: Ed25519PrivateKey
-    created_at: datetime | None = None
 
     def signer(self, name: str) -> Ed25519NoteSigner:
         return Ed25519NoteSigner(name, self.private_key)
+
+    def verifier_key(self, name: str) -> str:
+        """The note verifier key auditors pin, for the log named ``name``."""
+        return self.signer(name).verifier.verifier_key
 
 
 class LogKeyStore(Protocol):
@@ -104,7 +107,7 @@ class FileLogKeys:
             serialization.NoEncryption(),
         )
         create_private(self.directory / f"ed25519-{number}.pem", pem)
-        return LogKeyMaterial(number, key, now)
+        return LogKeyMaterial(number, key)
 
     def retire(self, number: int, now: datetime) -> None:
         path = self.directory / f"ed25519-{number}.pem"
@@ -158,7 +161,7 @@ class DatabaseLogKeys:
             )
             session.add(row)
             session.commit()
-            return LogKeyMaterial(row.seq, key, now)
+            return LogKeyMaterial(row.seq, key)
 
     def retire(self, number: int, now: datetime) -> None:
         with self._store.session() as session:
@@ -173,7 +176,7 @@ class DatabaseLogKeys:
 
     def _open(self, row: LogKey) -> LogKeyMaterial:
         raw = self._kek.open(row.sealed_private_key, kid=_context(row.public_key))
-        return LogKeyMaterial(row.seq, Ed25519PrivateKey.from_private_bytes(raw), row.created_at)
+        return LogKeyMaterial(row.seq, Ed25519PrivateKey.from_private_bytes(raw))
 
 
 def _context(public: bytes) -> str:

@@ -68,12 +68,6 @@ def key_store(settings: Settings, store: Store | None) -> KeyStore:
     )
 
 
-def log_verifier_key(settings: Settings, keys: list[LogKeyMaterial]) -> str:
-    """The note verifier key of the newest of ``keys``, as the discovery document
-    names it and auditors pin it."""
-    return keys[0].signer(settings.checkpoint_origin).verifier.verifier_key
-
-
 @contextmanager
 def opened_log_keys(settings: Settings) -> Iterator[LogKeyStore]:
     """The transparency log's key store on the configured database, for the CLI."""
